@@ -1,0 +1,32 @@
+# Backprop Playground — every target creates or updates .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint trace clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## print one step of the origin network as the question's tables
+	$(BIN)/backprop-playground trace --example origin
+
+test: $(STAMP)  ## run every test
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## run the benchmarks; results in bench/results/*.json
+	$(BIN)/python -m bench
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,320 @@
+"""The fast path: many training steps with no trace kept, as fast as NumPy allows.
+
+`Trainer` preallocates every buffer once and runs each step as a short, fixed list of
+in-place NumPy calls. Each transition's parameters live in one augmented matrix (biases as
+row 0, the origin's layout) and each hidden activation in a buffer whose column 0 holds
+ones, so z = [1 | a]·[b ; W] is one matmul and the gradient of weights and biases together
+is one matmul too. No Python-level work is done per neuron.
+
+Batching: full batch by default. With `batch_size` < observations, each epoch visits the
+rows in the order `default_rng([shuffle_seed, epoch]).permutation(n)`, so the order
+depends only on the seed and the epoch — nothing to persist, and a trace can show the next
+batch without advancing any generator. The last batch of an epoch may be smaller.
+
+Divergence: the loss is computed every step anyway; if it becomes non-finite, the run
+restores a checkpoint (taken every `CHECKPOINT_EVERY` steps) and replays step by step,
+checking the parameters after every update, to stop at the last finite parameters and name
+the step where the first non-finite value appeared. `diagnostics.find_nonfinite` then names
+the layer and quantity.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+from .optimizers import OPTIMIZERS, REGULARIZERS, OptimizerState, fit_state, penalty_active
+from .params import Parameters, Transition
+from .spec import NetworkSpec
+
+Array = NDArray[np.float64]
+Rows = NDArray[np.intp]  # row indices of a mini-batch
+CHECKPOINT_EVERY = 64  # steps between divergence checkpoints
+DEADLINE_CHECK_EVERY = 16  # steps between clock reads
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training stands: updates taken, passes completed, position in this epoch."""
+
+    step: int = 0  # parameter updates (one per batch)
+    epoch: int = 0  # completed passes over the data
+    cursor: int = 0  # rows of the current epoch already used
+
+
+def batch_size_for(spec: NetworkSpec, n: int) -> int:
+    """Return the rows per update: the batch size, or n for full batch."""
+    return n if spec.batch_size is None else min(spec.batch_size, n)
+
+
+def next_rows(spec: NetworkSpec, n: int, progress: Progress) -> Rows | None:
+    """Return the row indices of the next update (None = all rows, in order)."""
+    size = batch_size_for(spec, n)
+    if size >= n:
+        return None
+    return epoch_order(spec, n, progress.epoch)[progress.cursor : progress.cursor + size]
+
+
+def advance(spec: NetworkSpec, n: int, progress: Progress) -> Progress:
+    """Return the progress after one more update."""
+    size = batch_size_for(spec, n)
+    cursor = progress.cursor + size
+    if cursor >= n:
+        return Progress(progress.step + 1, progress.epoch + 1, 0)
+    return Progress(progress.step + 1, progress.epoch, cursor)
+
+
+@dataclass
+class RunResult:
+    """What a run of the fast path did."""
+
+    parameters: Parameters
+    state: OptimizerState
+    progress: Progress
+    iterations_run: int
+    truncated: bool  # stopped by the deadline before `iterations`
+    loss: float  # over all the data, after the last update (nan if diverged)
+    history_steps: list[int] = field(default_factory=list)  # steps with a full-data loss
+    history_losses: list[float] = field(default_factory=list)
+    diverged_at: int | None = None  # the step whose values first became non-finite
+
+
+class Trainer:
+    """Preallocated buffers for one spec and one dataset; `run` trains in place."""
+
+    def __init__(self, spec: NetworkSpec, inputs: Array, targets: Array) -> None:
+        self.spec = spec
+        self.n = inputs.shape[0]
+        self.size = batch_size_for(spec, self.n)
+        self.forwards = [ACTIVATIONS[name].forward for name in spec.transition_activations]
+        self.backwards = [ACTIVATIONS[name].backward for name in spec.transition_activations]
+        self.loss = LOSSES[spec.loss]
+        self.combined = self.loss.combined_delta is not None
+        self.x_aug = np.hstack([np.ones((self.n, 1)), inputs])  # (n, 1 + inputs)
+        self.y = np.ascontiguousarray(targets, dtype=np.float64)  # (n, outputs)
+        shapes = spec.shapes()
+        self.aug = [np.empty((i + 1, o)) for i, o in shapes]  # [b ; W]: (1 + fan_in, fan_out)
+        self.grads = [np.empty((i + 1, o)) for i, o in shapes]  # ∂loss/∂[b ; W]
+        self.steps = [np.empty((i + 1, o)) for i, o in shapes]  # the optimiser's Δ
+        self.w_t = [w[1:].T for w in self.aug]  # Wᵀ views, for δ·Wᵀ
+        self.full = _Views(self, self.n, self.x_aug, self.y)
+        self._batch_views: dict[int, _Views] = {}
+        self.reg = REGULARIZERS[spec.regularization.kind]
+        self.reg_on = penalty_active(spec.regularization)
+        self.opt_step = OPTIMIZERS[spec.optimizer.name].step
+
+    def views(self, rows: int) -> _Views:
+        """Return the buffers for a mini-batch of `rows` observations (made once)."""
+        if rows not in self._batch_views:
+            x = np.ones((rows, self.x_aug.shape[1]))  # (rows, 1 + inputs)
+            y = np.empty((rows, self.y.shape[1]))  # (rows, outputs)
+            self._batch_views[rows] = _Views(self, rows, x, y)
+        return self._batch_views[rows]
+
+    def _forward(self, v: _Views) -> Array:
+        """Run the forward pass through the views' buffers; return the output a."""
+        dot, aug, fwd, a_in, z, a = np.dot, self.aug, self.forwards, v.a_in, v.z, v.a
+        for l in range(len(aug)):
+            dot(a_in[l], aug[l], z[l])
+            fwd[l](z[l], a[l])
+        return a[-1]
+
+    def _step(self, v: _Views, state: OptimizerState) -> float:
+        """Take one update on the rows loaded in `v`; return the batch loss before it."""
+        self._forward(v)
+        last = len(self.aug) - 1
+        z, a, g, d, a_in_t = v.z, v.a, v.g, v.delta, v.a_in_t
+        value = self.loss.fast(z[last], a[last], v.y, g[last])
+        dot, backwards, grads, w_t = np.dot, self.backwards, self.grads, self.w_t
+        for l in range(last, -1, -1):
+            if l != last or not self.combined:
+                backwards[l](z[l], a[l], g[l], d[l])
+            dot(a_in_t[l], d[l], grads[l])
+            if l:
+                dot(d[l], w_t[l], g[l - 1])
+        opt, step_fn, add = self.spec.optimizer, self.opt_step, np.add
+        for l, w in enumerate(self.aug):
+            if self.reg_on:
+                grads[l][1:] += self.reg.gradient(self.spec.regularization.rate, w[1:])
+            add(w, step_fn(opt, state, l, grads[l], self.steps[l]), w)
+        state.t += 1
+        return value
+
+    def _load(self, rows: Rows) -> _Views:
+        """Copy the batch's rows into its buffers."""
+        v = self.views(rows.shape[0])
+        np.take(self.x_aug, rows, axis=0, out=v.a_in[0])
+        np.take(self.y, rows, axis=0, out=v.y)
+        return v
+
+    def full_loss(self) -> float:
+        """Return the loss over all the data for the current parameters."""
+        with np.errstate(all="ignore"):
+            a = self._forward(self.full)
+            return self.loss.fast(self.full.z[-1], a, self.y, self.full.g[-1])
+
+    def run(
+        self,
+        params: Parameters,
+        state: OptimizerState,
+        progress: Progress,
+        iterations: int,
+        deadline: float | None = None,
+    ) -> RunResult:
+        """Train up to `iterations` updates (stopping at `deadline`, a perf_counter time)."""
+        for w, t in zip(self.aug, params, strict=True):
+            w[0] = t.biases
+            w[1:] = t.weights
+        aug_state = _augment_state(self.spec, state, self.aug)
+        start = progress.step
+        history: dict[int, float] = {}  # step -> loss over all the data after it
+        good = _Checkpoint.take(self.aug, aug_state, progress)  # last state known finite
+        diverged_at: int | None = None
+        with np.errstate(all="ignore"):
+            ended = self._loop(aug_state, progress, iterations, deadline, history, good)
+            if isinstance(ended, _Checkpoint):  # non-finite: find where, from `good`
+                progress, diverged_at = self._replay(ended, aug_state)
+            else:
+                progress = ended
+            final = self.full_loss()
+        if progress.step > start or not history:
+            history[progress.step] = final
+        points = [(s, v) for s, v in sorted(history.items())
+                  if start < s <= progress.step and math.isfinite(v)]
+        new_params = tuple(Transition(w[1:].copy(), w[0].copy()) for w in self.aug)
+        run = progress.step - start
+        return RunResult(new_params, _split_state(aug_state), progress, run,
+                         diverged_at is None and run < iterations, final,
+                         [s for s, _ in points], [v for _, v in points], diverged_at)
+
+    def _loop(self, state: OptimizerState, progress: Progress, iterations: int,
+              deadline: float | None, history: dict[int, float],
+              good: _Checkpoint) -> Progress | _Checkpoint:
+        """Run the steps; return the progress, or the checkpoint to replay from on trouble."""
+        step, epoch, cursor = progress.step, progress.epoch, progress.cursor
+        full = self.size >= self.n
+        order = None if full else epoch_order(self.spec, self.n, epoch)
+        for done in range(iterations):
+            if (done and not done % DEADLINE_CHECK_EVERY and deadline is not None
+                    and time.perf_counter() >= deadline):
+                break
+            if done and not done % CHECKPOINT_EVERY:
+                here = Progress(step, epoch, cursor)
+                if not _finite(self.aug):
+                    return good._with_limit(here)
+                good = _Checkpoint.take(self.aug, state, here)
+            if full:
+                value = self._step(self.full, state)
+                history[step] = value  # the loss before this update = after the last one
+            else:
+                assert order is not None
+                value = self._step(self._load(order[cursor : cursor + self.size]), state)
+            if not math.isfinite(value):
+                return good._with_limit(Progress(step, epoch, cursor))
+            step, cursor = step + 1, cursor + self.size
+            if cursor >= self.n:
+                epoch, cursor = epoch + 1, 0
+                if not full:
+                    history[step] = self.full_loss()
+                    order = epoch_order(self.spec, self.n, epoch)
+        here = Progress(step, epoch, cursor)
+        if not (_finite(self.aug) and math.isfinite(self.full_loss())):
+            return good._with_limit(here)
+        return here
+
+    def _replay(self, good: _Checkpoint, state: OptimizerState) -> tuple[Progress, int]:
+        """Replay from a finite checkpoint, checking every step; stop before non-finite.
+
+        Leaves the last finite parameters in place (and their optimiser state in `state`);
+        returns their progress and the number of the step that met the first non-finite
+        value (one more than the progress's step: that step was not taken).
+        """
+        good.restore(self.aug, state)
+        progress = good.progress
+        while progress.step < good.limit.step:
+            before = _Checkpoint.take(self.aug, state, progress)
+            rows = next_rows(self.spec, self.n, progress)
+            value = self._step(self.full if rows is None else self._load(rows), state)
+            if not (math.isfinite(value) and _finite(self.aug)):
+                before.restore(self.aug, state)
+                return progress, progress.step + 1
+            progress = advance(self.spec, self.n, progress)
+        return progress, progress.step + 1
+
+
+class _Views:
+    """Every buffer of one forward/backward pass over `rows` observations."""
+
+    def __init__(self, trainer: Trainer, rows: int, x_aug: Array, y: Array) -> None:
+        sizes = trainer.spec.layers
+        hidden = [np.ones((rows, s + 1)) for s in sizes[1:-1]]  # (rows, 1 + neurons); col 0 = 1
+        self.a_in = [x_aug, *hidden]  # the augmented input of each transition
+        self.a_in_t = [m.T for m in self.a_in]
+        self.a = [m[:, 1:] for m in hidden] + [np.empty((rows, sizes[-1]))]  # a per layer
+        self.z = [np.empty((rows, s)) for s in sizes[1:]]  # (rows, fan_out)
+        self.g = [np.empty((rows, s)) for s in sizes[1:]]  # ∂loss/∂a per layer
+        self.delta = [np.empty((rows, s)) for s in sizes[1:]]  # ∂loss/∂z per layer
+        if trainer.combined:
+            self.delta[-1] = self.g[-1]  # the loss writes δ straight into g
+        self.y = y
+
+
+def epoch_order(spec: NetworkSpec, n: int, epoch: int) -> Rows:
+    """Return the order in which epoch `epoch` visits the rows."""
+    return np.random.default_rng([spec.effective_shuffle_seed, epoch]).permutation(n)
+
+
+def _augment_state(spec: NetworkSpec, state: OptimizerState, aug: list[Array]) -> OptimizerState:
+    """Return optimiser state shaped like the augmented matrices ([b ; W] per transition)."""
+    arrays = [a for w in aug for a in (w[1:], w[0])]
+    fitted = fit_state(spec.optimizer, state, arrays)
+    slots = {
+        name: [np.vstack([arrs[2 * l + 1][None, :], arrs[2 * l]]) for l in range(len(aug))]
+        for name, arrs in fitted.slots.items()
+    }
+    return OptimizerState(slots, fitted.t)
+
+
+def _split_state(state: OptimizerState) -> OptimizerState:
+    """Return augmented optimiser state split back into [W0, b0, W1, b1, …]."""
+    slots = {
+        name: [part for m in arrs for part in (m[1:].copy(), m[0].copy())]
+        for name, arrs in state.slots.items()
+    }
+    return OptimizerState(slots, state.t)
+
+
+def _finite(aug: list[Array]) -> bool:
+    """Return True when every parameter is finite."""
+    return all(bool(np.isfinite(w).all()) for w in aug)
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A copy of the training state to replay from, and how far the failed run got."""
+
+    aug: list[Array]
+    state: OptimizerState
+    progress: Progress
+    limit: Progress
+
+    @classmethod
+    def take(cls, aug: list[Array], state: OptimizerState, progress: Progress) -> _Checkpoint:
+        """Copy the parameters and optimiser state."""
+        return cls([w.copy() for w in aug], state.copy(), progress, progress)
+
+    def _with_limit(self, limit: Progress) -> _Checkpoint:
+        return replace(self, limit=limit)
+
+    def restore(self, aug: list[Array], state: OptimizerState) -> None:
+        """Copy the checkpoint back into the live buffers and state."""
+        for w, saved in zip(aug, self.aug, strict=True):
+            np.copyto(w, saved)
+        saved_state = self.state.copy()
+        state.slots, state.t = saved_state.slots, saved_state.t
