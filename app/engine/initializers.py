@@ -8,7 +8,7 @@ constant `init.bias` (default 0; the origin uses 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,22 +95,22 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def initialize(spec: NetworkSpec, only: Sequence[int] | None = None,
-               keep: Parameters | None = None) -> Parameters:
+def initialize(spec: NetworkSpec, keep: Mapping[int, Transition] | None = None) -> Parameters:
     """Draw every transition's weights from spec.init; biases = init.bias.
 
-    With `only`, transitions not listed are taken from `keep` unchanged — the generator
-    still draws every transition in order, so a re-initialised transition gets the same
-    numbers it would get in a fresh network.
+    Transitions listed in `keep` are taken from it unchanged — the generator still draws
+    every transition in order, so a re-initialised transition gets the same numbers it
+    would get in a fresh network.
     """
     init = spec.init
     rng = np.random.default_rng(init.seed)
     draw = INITIALIZERS[init.scheme]
+    kept = keep or {}
     params = []
     for l, (fan_in, fan_out) in enumerate(spec.shapes()):
         weights = draw(rng, fan_in, fan_out, init)  # (fan_in, fan_out)
-        if only is not None and l not in only and keep is not None:
-            params.append(keep[l].copy())
-            continue
-        params.append(Transition(weights, np.full(fan_out, float(init.bias))))
+        if l in kept:
+            params.append(kept[l].copy())
+        else:
+            params.append(Transition(weights, np.full(fan_out, float(init.bias))))
     return tuple(params)

@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 
 from .activations import ACTIVATIONS
 from .losses import LOSSES
-from .optimizers import OPTIMIZERS, REGULARIZERS, OptimizerState, penalty
-from .params import Parameters, Transition
+from .optimizers import OPTIMIZERS, REGULARIZERS, OptimizerState, fit_state, penalty
+from .params import Parameters, Transition, flat
 from .spec import NetworkSpec
 
 Array = NDArray[np.float64]
@@ -150,7 +150,7 @@ def update(
     opt = spec.optimizer
     reg = REGULARIZERS[spec.regularization.kind]
     step_fn = OPTIMIZERS[opt.name].step
-    after = state.copy()
+    after = fit_state(opt, state, flat(params)).copy()  # state of another optimiser: zeros
     layers = []
     for l, t in enumerate(params):
         b = bwd[len(bwd) - 1 - l]

@@ -79,7 +79,7 @@ class RunResult:
     progress: Progress
     iterations_run: int
     truncated: bool  # stopped by the deadline before `iterations`
-    loss: float  # over all the data, after the last update (nan if diverged)
+    loss: float  # over all the data, after the last update (may be ±inf if diverged)
     history_steps: list[int] = field(default_factory=list)  # steps with a full-data loss
     history_losses: list[float] = field(default_factory=list)
     diverged_at: int | None = None  # the step whose values first became non-finite

@@ -126,7 +126,7 @@ def test_orthogonal_weights_are_orthonormal(shape: tuple[int, int]) -> None:
 def test_reinitialising_some_transitions_keeps_the_others() -> None:
     spec = validate(NetworkSpec((2, 3, 2), init=InitSpec("normal", seed=9)))
     kept = initialize(spec.with_changes(init=InitSpec("constant", value=7.0)))
-    mixed = initialize(spec, only=[1], keep=kept)
+    mixed = initialize(spec, keep={0: kept[0]})
     fresh = initialize(spec)
     np.testing.assert_array_equal(mixed[0].weights, kept[0].weights)
     np.testing.assert_array_equal(mixed[1].weights, fresh[1].weights)
