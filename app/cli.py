@@ -10,6 +10,8 @@ one phase of the phase stepper (a number, or forward/loss/backward/update).
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -149,12 +151,36 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--iterations", type=int, default=0, help="train this many steps first")
     t.add_argument("--phase", default=None,
                    help="only this phase: a number 1…2L+2, or forward/loss/backward/update")
+    serve = sub.add_parser("serve", help="serve the playground and the JSON API")
+    serve.add_argument("--host", default=None, help="default: $HOST, then 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 8000")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
     return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run uvicorn with the app (settings from the environment)."""
+    import uvicorn
+
+    from .settings import get_settings
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                workers=args.workers, reload=args.reload, proxy_headers=True,
+                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                timeout_graceful_shutdown=10)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line."""
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
     if args.iterations < 0:
         print("--iterations must be ≥ 0", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ naming the offending field in the API's dotted/indexed form (`layers[1]`,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .activations import ACTIVATIONS
@@ -214,3 +214,34 @@ def validate(spec: NetworkSpec) -> NetworkSpec:
     ):
         raise SpecError("shuffle_seed", "must be a whole number ≥ 0", 0)
     return spec
+
+
+def spec_to_dict(spec: NetworkSpec) -> dict[str, Any]:
+    """Return the spec as plain JSON-ready data (the API's spec fields, without data)."""
+    return {
+        "layers": list(spec.layers),
+        "hidden_activation": spec.hidden_activation,
+        "output_activation": spec.output_activation,
+        "activations": None if spec.activations is None else list(spec.activations),
+        "loss": spec.loss,
+        "init": asdict(spec.init),
+        "optimizer": asdict(spec.optimizer),
+        "regularization": asdict(spec.regularization),
+        "batch_size": spec.batch_size,
+        "shuffle_seed": spec.shuffle_seed,
+    }
+
+
+def spec_from_dict(data: dict[str, Any]) -> NetworkSpec:
+    """Build a spec from `spec_to_dict` output (missing fields take their defaults)."""
+    acts = data.get("activations")
+    fields = {k: data[k] for k in ("hidden_activation", "output_activation", "loss",
+                                   "batch_size", "shuffle_seed") if k in data}
+    return NetworkSpec(
+        layers=tuple(data["layers"]),
+        activations=None if acts is None else tuple(acts),
+        init=InitSpec(**data.get("init", {})),
+        optimizer=OptimizerSpec(**data.get("optimizer", {})),
+        regularization=RegularizationSpec(**data.get("regularization", {})),
+        **fields,
+    )

@@ -1,0 +1,1 @@
+"""The JSON API: thin FastAPI routers over the session service."""

@@ -1,0 +1,244 @@
+"""The session endpoints: thin handlers that validate, call the service, serialise."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from app.sessions.errors import ServiceError
+from app.sessions.export_script import numpy_script
+from app.sessions.service import SessionService
+
+from . import serialize
+from .schemas import (
+    CheckOut,
+    CheckRequest,
+    ErrorOut,
+    ForkRequest,
+    HistoryOut,
+    InitFields,
+    PhaseOut,
+    PhaseRequest,
+    SessionCreate,
+    SessionPublic,
+    SessionUpdate,
+    StepRequest,
+    StepResult,
+    TraceOut,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in ((404, "Unknown, expired or malformed session id"),
+                       (412, "If-Match names an older version"),
+                       (413, "Body over the size limit"),
+                       (422, "Invalid field, or over a limit (the field and limit are named)"),
+                       (503, "Store full or session busy"))
+}
+
+
+def get_service(request: Request) -> SessionService:
+    """Return the app's session service."""
+    service: SessionService = request.app.state.service
+    return service
+
+
+Service = Annotated[SessionService, Depends(get_service)]
+IfMatch = Annotated[str | None, Header(description="the session's version (its ETag)")]
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERRORS)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """Return the version an If-Match header names (accepts 3, "3" and W/"3")."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ServiceError(422, "invalid", "If-Match must be the session's version, e.g. \"3\"",
+                           "If-Match")
+    return int(text)
+
+
+def _changes(model: SessionUpdate | SessionCreate) -> dict[str, Any]:
+    return model.model_dump(exclude_unset=True, exclude_none=False)
+
+
+def _public(service: SessionService, session: Any, response: Response) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{session.version}"'
+    return serialize.session_public(service, session)
+
+
+@router.post("", status_code=201, response_model=SessionPublic)
+def create_session(*, body: SessionCreate, service: Service, response: Response,
+                   request: Request) -> dict[str, Any]:
+    """Create a session from a spec and data, or from a named example."""
+    session = service.create(_changes(body))
+    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return _public(service, session, response)
+
+
+@router.post("/import", status_code=201, response_model=SessionPublic)
+def import_session(*, document: Annotated[dict[str, Any], Body()], service: Service,
+                   response: Response) -> dict[str, Any]:
+    """Create a session from a document made by export."""
+    return _public(service, service.import_document(document), response)
+
+
+@router.get("/{session_id}", response_model=SessionPublic)
+def get_session(*, session_id: str, service: Service, response: Response) -> dict[str, Any]:
+    """Return the session: spec, data, parameters, loss and status."""
+    return _public(service, service.get(session_id), response)
+
+
+@router.patch("/{session_id}", response_model=SessionPublic)
+def update_session(*, session_id: str, body: SessionUpdate, service: Service,
+                   response: Response, if_match: IfMatch = None) -> dict[str, Any]:
+    """Edit the spec, data, hyper-parameters, whole matrices or single cells."""
+    session = service.patch(session_id, _changes(body), parse_if_match(if_match))
+    return _public(service, session, response)
+
+
+@router.delete("/{session_id}", status_code=204)
+def delete_session(*, session_id: str, service: Service) -> Response:
+    """Delete the session for good."""
+    service.delete(session_id)
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/reinitialize", response_model=SessionPublic)
+def reinitialize_session(*, session_id: str, service: Service, response: Response,
+                         body: InitFields | None = None,
+                         if_match: IfMatch = None) -> dict[str, Any]:
+    """Draw fresh parameters, optionally with another scheme or seed; back to step 0."""
+    init = body.model_dump(exclude_none=True) if body else None
+    session = service.reinitialize(session_id, init, parse_if_match(if_match))
+    return _public(service, session, response)
+
+
+@router.post("/{session_id}/reset", response_model=SessionPublic)
+def reset_session(*, session_id: str, service: Service, response: Response,
+                  if_match: IfMatch = None) -> dict[str, Any]:
+    """Go back to the initial parameters and step 0."""
+    return _public(service, service.reset(session_id, parse_if_match(if_match)), response)
+
+
+@router.post("/{session_id}/undo", response_model=SessionPublic)
+def undo_session(*, session_id: str, service: Service, response: Response) -> dict[str, Any]:
+    """Undo the last edit or training run."""
+    return _public(service, service.undo(session_id), response)
+
+
+@router.post("/{session_id}/redo", response_model=SessionPublic)
+def redo_session(*, session_id: str, service: Service, response: Response) -> dict[str, Any]:
+    """Redo what undo took back."""
+    return _public(service, service.redo(session_id), response)
+
+
+@router.post("/{session_id}/step", response_model=StepResult)
+def step_session(*, session_id: str, service: Service, response: Response,
+                 body: StepRequest | None = None, if_match: IfMatch = None) -> dict[str, Any]:
+    """Train `iterations` updates (stopping at the time budget: `truncated`)."""
+    outcome = service.step(session_id, body.iterations if body else 1,
+                           parse_if_match(if_match))
+    s = outcome.session
+    response.headers["ETag"] = f'"{s.version}"'
+    return {"step": s.progress.step, "epoch": s.progress.epoch,
+            "iterations_run": outcome.iterations_run, "truncated": outcome.truncated,
+            "loss": serialize.number(s.loss), "status": s.status,
+            "divergence": None if s.divergence is None else s.divergence.to_dict(),
+            "version": s.version}
+
+
+def _observations(text: str | None) -> list[int] | None:
+    if text is None or text == "":
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ServiceError(422, "invalid", "observations must be comma-separated row indices, "
+                           "e.g. 0,2", "observations") from None
+
+
+@router.get("/{session_id}/trace", response_model=TraceOut)
+def get_trace(*, session_id: str, service: Service,
+              observations: Annotated[str | None, Query(
+                  description="comma-separated rows, e.g. 0,1 (default: the next batch)")] = None,
+              augmented: bool = False) -> dict[str, Any]:
+    """Return the step the current parameters would take: forward, loss, backward, update."""
+    s = service.get(session_id)
+    tr = service.trace_of(s, _observations(observations))
+    return serialize.trace_out(s, tr, augmented)
+
+
+@router.get("/{session_id}/phase", response_model=PhaseOut)
+def get_phase(*, session_id: str, service: Service) -> dict[str, Any]:
+    """Return the phase stepper's position and every matrix computed so far."""
+    s = service.get(session_id)
+    return serialize.phase_out(s, service.phase_view(s))
+
+
+@router.post("/{session_id}/phase", response_model=PhaseOut)
+def advance_phase(*, session_id: str, service: Service,
+                  body: PhaseRequest | None = None) -> dict[str, Any]:
+    """Compute the next phase (after the update, the step is applied)."""
+    s, v = service.advance_phase(session_id, (body or PhaseRequest()).action)
+    return serialize.phase_out(s, v)
+
+
+@router.get("/{session_id}/history", response_model=HistoryOut)
+def get_history(*, session_id: str, service: Service,
+                max_points: Annotated[int | None, Query(ge=10)] = None) -> dict[str, Any]:
+    """Return the loss after each step (decimated: first, last, minima and maxima kept)."""
+    s = service.get(session_id)
+    steps, losses = service.history(s, max_points)
+    return {"step": steps, "loss": losses, "edits": s.edits,
+            "total_points": len(s.history_steps)}
+
+
+@router.get("/{session_id}/diagnostics")
+def get_diagnostics(*, session_id: str, service: Service) -> dict[str, Any]:
+    """Return the gradient check, symmetry groups, saturation, dead units, gradient norms."""
+    s = service.get(session_id)
+    d = service.diagnostics(s)
+    return serialize.diagnostics_out(s, d.gradient_check, d.symmetry, d.activity, d.gradients)
+
+
+@router.get("/{session_id}/export", response_model=None)
+def export_session(*, session_id: str, service: Service,
+                   format: Annotated[str, Query(pattern="^(json|python)$")] = "json",
+                   iterations: Annotated[int, Query(ge=0, le=1_000_000)] = 1000,
+                   ) -> JSONResponse | PlainTextResponse:
+    """Return a JSON document that recreates the session, or a standalone NumPy script."""
+    s = service.get(session_id)
+    doc = service.export(s)
+    name = f"backprop-playground-{s.id[:8]}"
+    if format == "python":
+        return PlainTextResponse(numpy_script(doc, iterations), headers={
+            "Content-Disposition": f'attachment; filename="{name}.py"'})
+    return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+
+@router.post("/{session_id}/fork", status_code=201, response_model=SessionPublic)
+def fork_session(*, session_id: str, service: Service, response: Response,
+                 body: ForkRequest | None = None) -> dict[str, Any]:
+    """Copy the session into a new one, optionally changed (e.g. another initialisation)."""
+    changes = body.model_dump(exclude_unset=True) if body else None
+    return _public(service, service.fork(session_id, changes), response)
+
+
+@router.post("/{session_id}/check", response_model=CheckOut)
+def check_calculation(*, session_id: str, body: CheckRequest,
+                      service: Service) -> dict[str, Any]:
+    """Check a hand-computed matrix against the current step, cell by cell."""
+    s = service.get(session_id)
+    values: Any = body.values
+    if values and not isinstance(values[0], list):
+        values = [values]
+    r = service.check(s, body.quantity, body.layer, values, body.tolerance)
+    return {"quantity": r.quantity, "layer": r.layer, "tolerance": r.tolerance,
+            "all_correct": r.all_correct, "correct": r.correct,
+            "expected": serialize.clean(r.expected), "submitted": r.submitted.tolist(),
+            "augmented": r.augmented, "first_wrong": r.first_wrong}

@@ -1,0 +1,75 @@
+"""Assemble the application: settings, store, service, routers, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.api import errors, health, sessions
+from app.api.limits import BodySizeLimit
+from app.paths import STATIC_DIR
+from app.sessions.service import SessionService
+from app.sessions.stores import open_store
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """See how a neural network learns: every number of the forward pass, of
+backpropagation and of the update, exact. Create a session (`{"example": "origin"}` is the
+symmetry question), step it, and read its trace."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return the application wired to the settings' store."""
+    settings = settings or get_settings()
+    store = open_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.sweep()
+        yield
+        store.close()
+
+    app = FastAPI(title="Backprop Playground", version="0.1.0", description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = SessionService(store, settings)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _docs(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """Serve /docs and /redoc from vendored assets (no CDN)."""
+
+    @app.get("/docs", include_in_schema=False)
+    def get_docs() -> HTMLResponse:
+        return _offline(get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Backprop Playground — API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg"))
+
+    @app.get("/redoc", include_in_schema=False)
+    def get_redoc() -> HTMLResponse:
+        return _offline(get_redoc_html(
+            openapi_url="/openapi.json", title="Backprop Playground — API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/static/favicon.svg", with_google_fonts=False))
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    """Forbid the docs pages any request off this server (ReDoc links a logo on a CDN)."""
+    page.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'")
+    return page
+
+

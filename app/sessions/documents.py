@@ -1,0 +1,119 @@
+"""Export and import: a JSON document that recreates a session exactly.
+
+JSON numbers are written with Python's shortest round-trip representation, so every
+float64 comes back bit for bit. The document carries the spec, the data, the current and
+initial parameters, the optimiser state, the training position and the loss history —
+everything but the undo stack and the id. Import re-validates all of it against the
+limits, exactly like a create request.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from app.engine.optimizers import OPTIMIZERS, OptimizerState
+from app.engine.params import Parameters, Transition, as_matrix, as_vector, flat
+from app.engine.spec import SpecError, spec_to_dict
+from app.engine.train import Progress
+from app.settings import Settings
+
+from . import building
+from .errors import ServiceError
+from .model import Divergence, Session
+
+FORMAT = "backprop-playground/session"
+VERSION = 1
+
+
+def _params(params: Parameters) -> list[dict[str, Any]]:
+    return [{"weights": t.weights.tolist(), "biases": t.biases.tolist()} for t in params]
+
+
+def export(s: Session) -> dict[str, Any]:
+    """Return the session as a JSON-ready document."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": time.time(),
+        "title": s.title,
+        "example": s.example,
+        "spec": {**spec_to_dict(s.spec), "inputs": s.inputs.tolist(),
+                 "targets": s.targets.tolist()},
+        "parameters": _params(s.parameters),
+        "initial_parameters": _params(s.initial),
+        "optimizer_state": s.state.to_dict(),
+        "progress": {"step": s.progress.step, "epoch": s.progress.epoch,
+                     "cursor": s.progress.cursor},
+        "history": {"step": list(s.history_steps), "loss": list(s.history_losses)},
+        "edits": list(s.edits),
+        "status": s.status,
+        "divergence": None if s.divergence is None else s.divergence.to_dict(),
+    }
+
+
+def _read_params(spec_shapes: list[tuple[int, int]], data: list[Any], field: str) -> Parameters:
+    if len(data) != len(spec_shapes):
+        raise ServiceError(422, "invalid", f"needs {len(spec_shapes)} transitions", field)
+    try:
+        return tuple(
+            Transition(as_matrix(d["weights"], f"{field}[{l}].weights", shape),
+                       as_vector(d["biases"], f"{field}[{l}].biases", shape[1]))
+            for l, (d, shape) in enumerate(zip(data, spec_shapes, strict=True))
+        )
+    except SpecError as err:
+        raise ServiceError.from_spec(err) from None
+
+
+def _read_state(doc: dict[str, Any], params: Parameters, name: str) -> OptimizerState:
+    state = OptimizerState.from_dict(doc.get("optimizer_state") or {})
+    arrays = flat(params)
+    expected = OPTIMIZERS[name].slots
+    if set(state.slots) != set(expected) or any(
+        len(v) != len(arrays) or any(a.shape != b.shape for a, b in zip(v, arrays, strict=True))
+        or not all(np.isfinite(a).all() for a in v)
+        for v in state.slots.values()
+    ):
+        raise ServiceError(422, "invalid", f"does not fit the {name} optimiser and the "
+                           "network's shapes", "optimizer_state")
+    return state
+
+
+def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
+    """Build a session from an exported document (validated like a create request)."""
+    if doc.get("format") != FORMAT:
+        raise ServiceError(422, "invalid", f"format must be {FORMAT!r}", "format")
+    if doc.get("version") != VERSION:
+        raise ServiceError(422, "invalid", f"version must be {VERSION}", "version", VERSION)
+    raw = doc["spec"]
+    spec = building.build_spec(raw, settings)
+    inputs, targets = building.build_data(spec, raw["inputs"], raw["targets"], settings)
+    params = _read_params(spec.shapes(), doc["parameters"], "parameters")
+    initial = _read_params(spec.shapes(), doc.get("initial_parameters") or doc["parameters"],
+                           "initial_parameters")
+    state = _read_state(doc, params, spec.optimizer.name)
+    p = doc.get("progress") or {}
+    progress = Progress(int(p.get("step", 0)), int(p.get("epoch", 0)), int(p.get("cursor", 0)))
+    if min(progress.step, progress.epoch, progress.cursor) < 0 or progress.cursor >= len(inputs):
+        raise ServiceError(422, "invalid", "step, epoch and cursor must be ≥ 0 and the cursor "
+                           "below the number of observations", "progress")
+    hist = doc.get("history") or {"step": [], "loss": []}
+    steps = [int(v) for v in hist.get("step", [])]
+    losses = [float(v) for v in hist.get("loss", [])]
+    if len(steps) != len(losses) or not all(math.isfinite(v) for v in losses):
+        raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
+                           "finite losses", "history")
+    div = doc.get("divergence")
+    now = time.time()
+    return Session(
+        new_id, spec, inputs, targets, params, initial, state, now, now,
+        progress=progress, history_steps=steps, history_losses=losses,
+        edits=[int(v) for v in doc.get("edits", [])],
+        status="diverged" if doc.get("status") == "diverged" else "ok",
+        divergence=None if not div else Divergence(int(div["step"]), div.get("layer"),
+                                                   str(div["quantity"])),
+        title=str(doc.get("title") or ""), example=doc.get("example"),
+    )

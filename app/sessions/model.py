@@ -1,0 +1,205 @@
+"""A session: one network with its data, parameters, optimiser state and history.
+
+Sessions are stored as one binary blob: an `.npz` archive (NumPy's own format, loaded with
+`allow_pickle=False`) holding every array as raw float64 bytes — parameters survive a
+store round trip bit for bit — plus a JSON header for the scalars and the spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.engine.optimizers import OptimizerState
+from app.engine.params import Parameters, Transition
+from app.engine.spec import NetworkSpec, spec_from_dict, spec_to_dict
+from app.engine.train import Progress
+
+Array = NDArray[np.float64]
+FORMAT = 1  # bump when the blob layout changes
+
+
+@dataclass
+class Divergence:
+    """Where training met its first non-finite value."""
+
+    step: int
+    layer: int | None
+    quantity: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return JSON-ready data."""
+        return {"step": self.step, "layer": self.layer, "quantity": self.quantity}
+
+
+@dataclass
+class Snapshot:
+    """What undo restores: everything an edit or a training run can change."""
+
+    label: str
+    spec: NetworkSpec
+    inputs: Array
+    targets: Array
+    parameters: Parameters
+    state: OptimizerState
+    progress: Progress
+    history_len: int
+    status: str
+    loss: float | None
+
+
+@dataclass
+class Session:
+    """Everything about one network, as stored."""
+
+    id: str
+    spec: NetworkSpec
+    inputs: Array  # (observations, inputs)
+    targets: Array  # (observations, outputs)
+    parameters: Parameters
+    initial: Parameters  # what "reset" restores
+    state: OptimizerState
+    created_at: float
+    updated_at: float
+    version: int = 1
+    progress: Progress = field(default_factory=Progress)
+    history_steps: list[int] = field(default_factory=list)
+    history_losses: list[float] = field(default_factory=list)
+    edits: list[int] = field(default_factory=list)  # steps at which the spec was edited
+    phase: int = 0  # phase-stepper position
+    status: str = "ok"  # ok | diverged
+    divergence: Divergence | None = None
+    loss: float | None = None  # over all the data, for the current parameters
+    title: str = ""
+    example: str | None = None
+    undo: list[Snapshot] = field(default_factory=list)
+    redo: list[Snapshot] = field(default_factory=list)
+
+    def snapshot(self, label: str) -> Snapshot:
+        """Return what undo needs to come back to the current state."""
+        return Snapshot(label, self.spec, self.inputs, self.targets, self.parameters,
+                        self.state.copy(), self.progress, len(self.history_steps),
+                        self.status, self.loss)
+
+
+def _pack_params(prefix: str, params: Parameters, arrays: dict[str, Array]) -> int:
+    for l, t in enumerate(params):
+        arrays[f"{prefix}.{l}.w"] = t.weights
+        arrays[f"{prefix}.{l}.b"] = t.biases
+    return len(params)
+
+
+def _unpack_params(prefix: str, count: int, z: Any) -> Parameters:
+    return tuple(Transition(z[f"{prefix}.{l}.w"], z[f"{prefix}.{l}.b"]) for l in range(count))
+
+
+def _pack_state(prefix: str, state: OptimizerState, arrays: dict[str, Array]) -> dict[str, int]:
+    for name, arrs in state.slots.items():
+        for i, a in enumerate(arrs):
+            arrays[f"{prefix}.{name}.{i}"] = a
+    return {name: len(arrs) for name, arrs in state.slots.items()}
+
+
+def _unpack_state(prefix: str, meta: dict[str, Any], z: Any) -> OptimizerState:
+    slots = {name: [z[f"{prefix}.{name}.{i}"] for i in range(n)]
+             for name, n in meta["slots"].items()}
+    return OptimizerState(slots, meta["t"])
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array]) -> dict[str, Any]:
+    p = f"undo{i}" if i >= 0 else f"redo{-i - 1}"
+    arrays[f"{p}.inputs"], arrays[f"{p}.targets"] = s.inputs, s.targets
+    return {
+        "prefix": p, "label": s.label, "spec": spec_to_dict(s.spec),
+        "transitions": _pack_params(f"{p}.params", s.parameters, arrays),
+        "state": {"t": s.state.t, "slots": _pack_state(f"{p}.state", s.state, arrays)},
+        "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
+        "history_len": s.history_len, "status": s.status, "loss": _finite_or_none(s.loss),
+    }
+
+
+def _snapshot_from(meta: dict[str, Any], z: Any) -> Snapshot:
+    p = meta["prefix"]
+    return Snapshot(
+        meta["label"], spec_from_dict(meta["spec"]), z[f"{p}.inputs"], z[f"{p}.targets"],
+        _unpack_params(f"{p}.params", meta["transitions"], z),
+        _unpack_state(f"{p}.state", meta["state"], z), Progress(*meta["progress"]),
+        meta["history_len"], meta["status"], meta["loss"],
+    )
+
+
+def dumps(s: Session) -> bytes:
+    """Serialise a session exactly (float64 bytes) into one blob."""
+    arrays: dict[str, Array] = {"inputs": s.inputs, "targets": s.targets}
+    meta: dict[str, Any] = {
+        "format": FORMAT, "id": s.id, "version": s.version, "spec": spec_to_dict(s.spec),
+        "created_at": s.created_at, "updated_at": s.updated_at,
+        "transitions": _pack_params("params", s.parameters, arrays),
+        "initial": _pack_params("initial", s.initial, arrays),
+        "state": {"t": s.state.t, "slots": _pack_state("state", s.state, arrays)},
+        "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
+        "edits": s.edits, "phase": s.phase, "status": s.status,
+        "divergence": None if s.divergence is None else s.divergence.to_dict(),
+        "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
+        "undo": [_snapshot_meta(i, u, arrays) for i, u in enumerate(s.undo)],
+        "redo": [_snapshot_meta(-i - 1, r, arrays) for i, r in enumerate(s.redo)],
+    }
+    unique, meta["aliases"] = _deduplicate(arrays)
+    unique["history_steps"] = np.asarray(s.history_steps, dtype=np.int64)
+    unique["history_losses"] = np.asarray(s.history_losses, dtype=np.float64)
+    unique["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **unique)
+    return buf.getvalue()
+
+
+def _deduplicate(arrays: dict[str, Array]) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
+    """Store equal arrays once (undo snapshots share most of theirs); return the aliases."""
+    seen: dict[tuple[tuple[int, ...], bytes], str] = {}
+    unique: dict[str, NDArray[Any]] = {}
+    aliases: dict[str, str] = {}
+    for name, arr in arrays.items():
+        key = (arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest())
+        if key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            unique[name] = arr
+    return unique, aliases
+
+
+def loads(blob: bytes) -> Session:
+    """Rebuild a session from `dumps` output."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(data["meta"]).decode())
+    for name, target in meta["aliases"].items():
+        data[name] = data[target].copy()
+    div = meta["divergence"]
+    return Session(
+        id=meta["id"], spec=spec_from_dict(meta["spec"]),
+        inputs=data["inputs"], targets=data["targets"],
+        parameters=_unpack_params("params", meta["transitions"], data),
+        initial=_unpack_params("initial", meta["initial"], data),
+        state=_unpack_state("state", meta["state"], data),
+        created_at=meta["created_at"], updated_at=meta["updated_at"], version=meta["version"],
+        progress=Progress(*meta["progress"]),
+        history_steps=[int(v) for v in data["history_steps"]],
+        history_losses=[float(v) for v in data["history_losses"]],
+        edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
+        divergence=None if div is None else Divergence(**div), loss=meta["loss"],
+        title=meta["title"], example=meta["example"],
+        undo=[_snapshot_from(m, data) for m in meta["undo"]],
+        redo=[_snapshot_from(m, data) for m in meta["redo"]],
+    )

@@ -1,0 +1,469 @@
+"""The session service: the one place where sessions are created, edited and trained.
+
+Both the JSON API and the HTML pages call this service; neither touches a store or the
+engine's training loop directly. Every change runs as load → change → save under the
+session's lock (`Store.lock`), which excludes other threads and other worker processes,
+and bumps the session's version (the ETag; `If-Match` is checked against it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.engine import examples
+from app.engine.diagnostics import (
+    GradientCheck,
+    LayerActivity,
+    LayerGradient,
+    LayerSymmetry,
+    activity,
+    find_nonfinite,
+    gradient_check,
+    gradient_norms,
+    symmetry_groups,
+)
+from app.engine.initializers import initialize
+from app.engine.optimizers import fit_state, new_state
+from app.engine.params import Parameters, flat
+from app.engine.phases import StepperView, view
+from app.engine.spec import NetworkSpec, spec_to_dict
+from app.engine.trace import Trace, evaluate, trace
+from app.engine.train import Progress, Trainer, next_rows
+from app.settings import Settings
+
+from . import building, checking, documents, history
+from .errors import ServiceError, not_found, over_limit
+from .model import Divergence, Session, Snapshot, dumps, loads
+from .stores import LockTimeout, Store, StoreFull
+
+log = logging.getLogger(__name__)
+ID_BYTES = 16  # 128 random bits
+ID_LENGTH = 22  # base64url of 16 bytes, no padding
+ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+SWEEP_EVERY = 200  # creations between sweeps of expired sessions
+UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
+GRADCHECK_PARAMETERS = 500  # parameters the diagnostics' gradient check samples
+
+
+@dataclass(frozen=True)
+class DiagnosticsReport:
+    """Every diagnostic of the session's current step."""
+
+    gradient_check: GradientCheck
+    symmetry: tuple[LayerSymmetry, ...]
+    activity: tuple[LayerActivity, ...]
+    gradients: tuple[LayerGradient, ...]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step request did."""
+
+    session: Session
+    iterations_run: int
+    truncated: bool
+
+
+def valid_id(session_id: str) -> bool:
+    """Return True if the id has the shape of one this service makes."""
+    return len(session_id) == ID_LENGTH and set(session_id) <= ID_CHARS
+
+
+class SessionService:
+    """Create, read, edit, train and delete sessions in a store."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._created = 0
+        self._training = threading.BoundedSemaphore(settings.max_training)
+
+    # ------------------------------------------------------------------ lifecycle
+    def create(self, body: dict[str, Any]) -> Session:
+        """Create a session from a spec (and data), or from a named example."""
+        session = self._new_session(body)
+        self._insert(session)
+        return session
+
+    def _new_session(self, body: dict[str, Any]) -> Session:
+        now = time.time()
+        example = body.get("example")
+        if example is not None:
+            try:
+                ex = examples.build(example)
+            except Exception as err:
+                raise ServiceError(422, "invalid", str(err).split(": ", 1)[-1],
+                                   "example") from None
+            base = Session(secrets.token_urlsafe(ID_BYTES), ex.spec, ex.inputs, ex.targets,
+                           ex.parameters, ex.parameters,
+                           new_state(ex.spec.optimizer, flat(ex.parameters)), now, now,
+                           title=ex.title, example=example)
+            rest = {k: v for k, v in body.items() if k != "example" and v is not None}
+            if rest:
+                self._apply_changes(base, rest, initial=True)
+            base.initial = base.parameters
+            base.loss = self._loss(base)
+            return base
+        for name in ("layers", "inputs", "targets"):
+            if body.get(name) is None:
+                raise ServiceError(422, "missing", f"{name} is required (or give an example)",
+                                   name)
+        spec = building.build_spec(building.merge_spec(_blank(body["layers"]), body),
+                                   self.settings)
+        inputs, targets = building.build_data(spec, body["inputs"], body["targets"],
+                                              self.settings)
+        params = initialize(spec)
+        if body.get("parameters") is not None:
+            params = building.explicit_parameters(spec, body["parameters"], params)
+        s = Session(secrets.token_urlsafe(ID_BYTES), spec, inputs, targets, params, params,
+                    new_state(spec.optimizer, flat(params)), now, now,
+                    title=body.get("title") or "")
+        s.loss = self._loss(s)
+        return s
+
+    def _insert(self, session: Session) -> None:
+        self._created += 1
+        if self._created % SWEEP_EVERY == 0:
+            self.store.sweep()
+        try:
+            self.store.create(session.id, dumps(session), self.settings.session_ttl_seconds,
+                              self.settings.max_sessions)
+        except StoreFull:
+            raise ServiceError(503, "store_full", "The playground holds as many sessions as "
+                               "it can right now; please try again later.", None,
+                               self.settings.max_sessions) from None
+
+    def get(self, session_id: str) -> Session:
+        """Return the session, or raise the 404."""
+        if not valid_id(session_id):
+            raise not_found()
+        blob = self.store.load(session_id)
+        if blob is None:
+            raise not_found()
+        return loads(blob)
+
+    def delete(self, session_id: str) -> None:
+        """Delete the session (404 if unknown)."""
+        if not valid_id(session_id) or not self.store.delete(session_id):
+            raise not_found()
+
+    def expires_at(self, session: Session) -> float:
+        """Return when the session expires if left idle."""
+        return session.updated_at + self.settings.session_ttl_seconds
+
+    # ------------------------------------------------------------------ changes
+    def _mutate(self, session_id: str, change: Callable[[Session], Any],
+                if_match: int | None = None, label: str | None = None) -> Session:
+        """Run `change` on the session under its lock, then save it with a new version."""
+        if not valid_id(session_id):
+            raise not_found()
+        try:
+            with self.store.lock(session_id, self.settings.lock_timeout):
+                session = self.get(session_id)
+                if if_match is not None and if_match != session.version:
+                    raise ServiceError(412, "stale", f"The session changed (version "
+                                       f"{session.version}, you sent {if_match}); reload it.",
+                                       "If-Match", session.version)
+                before = session.snapshot(label) if label else None
+                change(session)
+                if before is not None:
+                    self._push_undo(session, before)
+                session.version += 1
+                session.updated_at = time.time()
+                self.store.save(session_id, dumps(session), self.settings.session_ttl_seconds)
+                return session
+        except LockTimeout:
+            raise ServiceError(503, "busy", "The session is busy; try again in a moment.",
+                               None, self.settings.lock_timeout) from None
+
+    def _push_undo(self, session: Session, snapshot: Snapshot) -> None:
+        session.undo.append(snapshot)
+        session.redo.clear()
+        size = max(1, session.spec.parameter_count() + session.inputs.size
+                   + session.targets.size)
+        depth = min(self.settings.undo_depth, max(1, UNDO_CELLS // size))
+        del session.undo[: max(0, len(session.undo) - depth)]
+
+    def patch(self, session_id: str, changes: dict[str, Any],
+              if_match: int | None = None) -> Session:
+        """Edit the spec, data, hyper-parameters or parameters."""
+        return self._mutate(session_id, lambda s: self._apply_changes(s, changes), if_match,
+                            label=_describe(changes))
+
+    def _apply_changes(self, s: Session, changes: dict[str, Any],
+                       initial: bool = False) -> None:
+        spec_changes = {k: changes[k] for k in building.SPEC_FIELDS if k in changes}
+        spec = s.spec
+        if spec_changes:
+            spec = building.build_spec(building.merge_spec(s.spec, spec_changes), self.settings)
+        inputs, targets = s.inputs, s.targets
+        if "inputs" in changes or "targets" in changes or spec.layers != s.spec.layers:
+            inputs, targets = building.build_data(
+                spec, changes.get("inputs", s.inputs.tolist()),
+                changes.get("targets", s.targets.tolist()), self.settings)
+        params = building.reshape_parameters(s.spec, spec, s.parameters)
+        s.initial = building.reshape_parameters(s.spec, spec, s.initial)
+        if changes.get("parameters") is not None:
+            params = building.explicit_parameters(spec, changes["parameters"], params)
+        for i, cell in enumerate(changes.get("cells") or []):
+            params = building.set_cell(spec, params, cell, f"cells[{i}]")
+        if "title" in changes and changes["title"] is not None:
+            s.title = str(changes["title"])
+        structural = spec != s.spec or params is not s.parameters
+        data_changed = inputs is not s.inputs or targets is not s.targets
+        if spec.optimizer.name != s.spec.optimizer.name:
+            s.state = new_state(spec.optimizer, flat(params))
+        else:
+            s.state = fit_state(spec.optimizer, s.state, flat(params))
+        if data_changed and inputs.shape[0] != s.inputs.shape[0]:
+            s.progress = Progress(s.progress.step, s.progress.epoch, 0)
+        s.spec, s.inputs, s.targets, s.parameters = spec, inputs, targets, params
+        if (structural or data_changed) and not initial:
+            s.edits.append(s.progress.step)
+            s.phase = 0
+        self._refresh(s)
+
+    def _refresh(self, s: Session) -> None:
+        """Recompute the loss and clear a divergence the edit may have cured."""
+        s.loss = self._loss(s)
+        if all(math.isfinite(float(a.sum())) for a in flat(s.parameters)):
+            s.status, s.divergence = "ok", None
+
+    def _loss(self, s: Session) -> float | None:
+        value = evaluate(s.spec, s.parameters, s.inputs, s.targets)
+        return value if math.isfinite(value) else None
+
+    def reinitialize(self, session_id: str, init: dict[str, Any] | None,
+                     if_match: int | None = None) -> Session:
+        """Draw new parameters (optionally with a new init scheme/seed); step stays."""
+        def change(s: Session) -> None:
+            if init:
+                s.spec = building.build_spec(building.merge_spec(s.spec, {"init": init}),
+                                             self.settings)
+            s.parameters = initialize(s.spec)
+            s.state = new_state(s.spec.optimizer, flat(s.parameters))
+            s.progress = Progress()
+            s.history_steps, s.history_losses = [], []
+            s.edits, s.phase = [], 0
+            s.initial = s.parameters
+            self._refresh(s)
+
+        return self._mutate(session_id, change, if_match, label="re-initialise")
+
+    def reset(self, session_id: str, if_match: int | None = None) -> Session:
+        """Go back to the initial parameters and step 0."""
+        def change(s: Session) -> None:
+            s.parameters = s.initial
+            s.state = new_state(s.spec.optimizer, flat(s.parameters))
+            s.progress = Progress()
+            s.history_steps, s.history_losses = [], []
+            s.edits, s.phase = [], 0
+            self._refresh(s)
+
+        return self._mutate(session_id, change, if_match, label="reset")
+
+    def undo(self, session_id: str) -> Session:
+        """Undo the last edit or training run."""
+        return self._mutate(session_id, lambda s: self._travel(s, s.undo, s.redo))
+
+    def redo(self, session_id: str) -> Session:
+        """Redo what undo took back."""
+        return self._mutate(session_id, lambda s: self._travel(s, s.redo, s.undo))
+
+    def _travel(self, s: Session, source: list[Snapshot], target: list[Snapshot]) -> None:
+        if not source:
+            raise ServiceError(409, "nothing_to_undo", "There is nothing to "
+                               f"{'undo' if source is s.undo else 'redo'}.")
+        snap = source.pop()
+        target.append(s.snapshot(snap.label))
+        s.spec, s.inputs, s.targets = snap.spec, snap.inputs, snap.targets
+        s.parameters, s.state, s.progress = snap.parameters, snap.state, snap.progress
+        del s.history_steps[snap.history_len:]
+        del s.history_losses[snap.history_len:]
+        s.status, s.loss, s.phase = snap.status, snap.loss, 0
+        if s.status == "ok":
+            s.divergence = None
+
+    # ------------------------------------------------------------------ training
+    def check_iterations(self, s: Session, iterations: int) -> None:
+        """Refuse a step over the iteration limit or the compute budget."""
+        st = self.settings
+        if iterations > st.max_iterations:
+            raise over_limit("iterations", f"at most {st.max_iterations:,} per request",
+                             st.max_iterations)
+        rows = min(s.inputs.shape[0], s.spec.batch_size or s.inputs.shape[0])
+        cost_per = rows * s.spec.parameter_count()
+        allowed = int(st.compute_budget // cost_per)
+        if iterations > allowed:
+            raise over_limit("iterations", f"this network allows at most {allowed:,} "
+                             f"iterations per request (compute budget {st.compute_budget:.3g}"
+                             " = iterations × observations × parameters)", allowed)
+
+    def step(self, session_id: str, iterations: int, if_match: int | None = None) -> StepOutcome:
+        """Train `iterations` updates, within the per-request time budget."""
+        result: dict[str, Any] = {"run": 0, "truncated": False}
+
+        def change(s: Session) -> None:
+            self.check_iterations(s, iterations)
+            if s.status == "diverged":
+                return  # training stays stopped until an edit, reset or re-initialise
+            long = iterations * s.inputs.shape[0] * s.spec.parameter_count() > 5e6
+            if long and not self._training.acquire(timeout=self.settings.step_time_budget):
+                raise ServiceError(503, "busy", "Too many sessions are training right now; "
+                                   "try again in a moment.", None, self.settings.max_training)
+            try:
+                self._train(s, iterations, result)
+            finally:
+                if long:
+                    self._training.release()
+
+        session = self._mutate(session_id, change, if_match, label=f"train ×{iterations}")
+        return StepOutcome(session, result["run"], result["truncated"])
+
+    def _train(self, s: Session, iterations: int, result: dict[str, Any]) -> None:
+        deadline = time.perf_counter() + self.settings.step_time_budget
+        run = Trainer(s.spec, s.inputs, s.targets).run(s.parameters, s.state, s.progress,
+                                                       iterations, deadline)
+        s.parameters, s.state, s.progress = run.parameters, run.state, run.progress
+        s.history_steps, s.history_losses = history.append(
+            s.history_steps, s.history_losses, run.history_steps, run.history_losses)
+        s.loss = run.loss if math.isfinite(run.loss) else None
+        s.phase = 0
+        if run.diverged_at is not None:
+            where = find_nonfinite(self.trace_of(s))
+            s.status = "diverged"
+            s.divergence = Divergence(run.diverged_at, where.layer if where else None,
+                                      where.quantity if where else "loss")
+        result["run"], result["truncated"] = run.iterations_run, run.truncated
+
+    # ------------------------------------------------------------------ reading
+    def trace_of(self, s: Session, observations: list[int] | None = None) -> Trace:
+        """Return the step the current parameters would take (on the next batch)."""
+        n = s.inputs.shape[0]
+        if observations is not None:
+            bad = [i for i in observations if not 0 <= i < n]
+            if bad or not observations:
+                raise ServiceError(422, "invalid", f"observations must be indices 0…{n - 1}",
+                                   "observations", n - 1)
+            chosen: NDArray[np.intp] | None = np.asarray(observations, dtype=np.intp)
+        else:
+            chosen = next_rows(s.spec, n, s.progress)
+        return trace(s.spec, s.parameters, s.inputs, s.targets, s.state, chosen)
+
+    def phase_view(self, s: Session) -> StepperView:
+        """Return the phase stepper at the session's position."""
+        return view(self.trace_of(s), s.phase)
+
+    def advance_phase(self, session_id: str, action: str) -> tuple[Session, StepperView]:
+        """Advance one phase (`next`), go back to the start (`restart`), or finish (`apply`).
+
+        Advancing past the last phase applies the update: the parameters become the
+        trace's new parameters and the step counter moves, exactly as one training step.
+        """
+        holder: dict[str, StepperView] = {}
+
+        def change(s: Session) -> None:
+            tr = self.trace_of(s)
+            total = len(view(tr, 0).phases)
+            if action == "restart":
+                s.phase = 0
+            elif action == "next" and s.phase < total:
+                s.phase += 1
+            elif action in ("next", "apply"):
+                outcome: dict[str, Any] = {}
+                self._train(s, 1, outcome)
+                tr = self.trace_of(s)
+            holder["view"] = view(tr, s.phase)
+
+        session = self._mutate(session_id, change)
+        return session, holder["view"]
+
+    def history(self, s: Session, max_points: int | None = None) -> tuple[list[int],
+                                                                           list[float]]:
+        """Return the loss history decimated to at most `max_points` points."""
+        limit = min(max_points or self.settings.history_points, self.settings.history_points)
+        return history.decimate(s.history_steps, s.history_losses, limit)
+
+    # ------------------------------------------------------------------ copies
+    def fork(self, session_id: str, changes: dict[str, Any] | None) -> Session:
+        """Copy a session (optionally changed) into a new one."""
+        src = self.get(session_id)
+        now = time.time()
+        copy = Session(secrets.token_urlsafe(ID_BYTES), src.spec, src.inputs, src.targets,
+                       src.parameters, src.initial, src.state.copy(), now, now,
+                       progress=src.progress, history_steps=list(src.history_steps),
+                       history_losses=list(src.history_losses), edits=list(src.edits),
+                       status=src.status, divergence=src.divergence, loss=src.loss,
+                       title=src.title, example=src.example)
+        if changes:
+            reinit = changes.get("reinitialize", False)
+            rest = {k: v for k, v in changes.items() if k != "reinitialize"}
+            self._apply_changes(copy, rest)
+            if reinit:
+                copy.parameters = copy.initial = initialize(copy.spec)
+                copy.state = new_state(copy.spec.optimizer, flat(copy.parameters))
+                copy.progress = Progress()
+                copy.history_steps, copy.history_losses, copy.edits = [], [], []
+                self._refresh(copy)
+        self._insert(copy)
+        return copy
+
+    def export(self, s: Session) -> dict[str, Any]:
+        """Return the JSON document that recreates the session exactly."""
+        return documents.export(s)
+
+    def import_document(self, doc: dict[str, Any]) -> Session:
+        """Create a session from an exported document."""
+        try:
+            session = documents.restore(doc, secrets.token_urlsafe(ID_BYTES), self.settings)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ServiceError(422, "invalid", f"not an exported session: {err}",
+                               "document") from None
+        session.loss = self._loss(session)
+        self._insert(session)
+        return session
+
+    def diagnostics(self, s: Session) -> DiagnosticsReport:
+        """Return the gradient check, symmetry groups, activity and gradient sizes."""
+        tr = self.trace_of(s)
+        x = s.inputs if tr.rows is None else s.inputs[tr.rows]
+        y = s.targets if tr.rows is None else s.targets[tr.rows]
+        return DiagnosticsReport(
+            gradient_check(s.spec, s.parameters, x, y, tr, max_parameters=GRADCHECK_PARAMETERS),
+            symmetry_groups(s.spec, s.parameters), activity(tr), gradient_norms(tr))
+
+    def check(self, s: Session, quantity: str, layer: int, values: Any,
+              tolerance: float | None = None) -> checking.CheckResult:
+        """Check a learner's hand-computed matrix against the current step."""
+        tol = checking.DEFAULT_TOLERANCE if tolerance is None else tolerance
+        return checking.check(s.spec, self.trace_of(s), quantity, layer, values, tol)
+
+    def spec_dict(self, s: Session) -> dict[str, Any]:
+        """Return the session's spec with its data, as the API shows it."""
+        return {**spec_to_dict(s.spec), "inputs": s.inputs.tolist(),
+                "targets": s.targets.tolist()}
+
+    def params_list(self, params: Parameters) -> list[dict[str, Any]]:
+        """Return parameters as JSON-ready lists."""
+        return [{"weights": t.weights.tolist(), "biases": t.biases.tolist()} for t in params]
+
+
+def _blank(layers: Any) -> NetworkSpec:
+    """Return a default spec to merge a create request into."""
+    return NetworkSpec(tuple(layers) if isinstance(layers, list | tuple) else (1, 1))
+
+
+def _describe(changes: dict[str, Any]) -> str:
+    """Return an undo label for a change set."""
+    keys = [k for k in changes if changes[k] is not None]
+    return "edit " + ", ".join(keys) if keys else "edit"

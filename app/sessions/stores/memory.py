@@ -1,0 +1,83 @@
+"""An in-process store for tests and throwaway servers: a dict and a lock per session."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .base import LockTimeout, StoreFull
+
+
+class MemoryStore:
+    """Sessions in a dict; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[bytes, float]] = {}  # id -> (blob, expires_at)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def load(self, session_id: str) -> bytes | None:
+        """Return the blob unless unknown or expired."""
+        with self._guard:
+            entry = self._blobs.get(session_id)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
+        """Store a new session within the cap."""
+        with self._guard:
+            if len(self._blobs) >= cap:
+                self._sweep_locked()
+            if len(self._blobs) >= cap:
+                raise StoreFull
+            self._blobs[session_id] = (blob, time.time() + ttl)
+
+    def save(self, session_id: str, blob: bytes, ttl: float) -> None:
+        """Replace the blob and renew the lifetime."""
+        with self._guard:
+            self._blobs[session_id] = (blob, time.time() + ttl)
+
+    def delete(self, session_id: str) -> bool:
+        """Remove the session."""
+        with self._guard:
+            return self._blobs.pop(session_id, None) is not None
+
+    @contextmanager
+    def lock(self, session_id: str, timeout: float) -> Iterator[None]:
+        """Hold the session's threading lock."""
+        with self._guard:
+            lock = self._locks.setdefault(session_id, threading.Lock())
+        if not lock.acquire(timeout=timeout):
+            raise LockTimeout(session_id)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _sweep_locked(self) -> int:
+        now = time.time()
+        dead = [k for k, (_, exp) in self._blobs.items() if exp <= now]
+        for k in dead:
+            del self._blobs[k]
+            self._locks.pop(k, None)
+        return len(dead)
+
+    def sweep(self) -> int:
+        """Drop expired sessions."""
+        with self._guard:
+            return self._sweep_locked()
+
+    def count(self) -> int:
+        """Return the number of stored sessions (expired ones until swept)."""
+        with self._guard:
+            return len(self._blobs)
+
+    def ping(self) -> bool:
+        """Always answers."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,59 @@
+"""Deployment settings: one `Settings`, read from environment variables (pydantic-settings).
+
+Every limit has a safe default (DESIGN.md, "Limits"); tests build their own Settings with
+small limits. Environment variables use the field name in capitals, e.g. `STORE=memory`,
+`DATA_DIR=/data`, `MAX_PARAMETERS=50000`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the app listens, where it stores sessions, and every limit it enforces."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    host: str = "127.0.0.1"  # `serve` binds here unless --host is given
+    port: int = 8000
+    store: str = "sqlite"  # sqlite | memory | redis
+    data_dir: Path = Path("data")  # the SQLite file lives here
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    sqlite_synchronous: str = "FULL"  # FULL: an acknowledged step survives power loss
+
+    # Network size and data
+    max_transitions: int = Field(10, ge=1)  # weight matrices
+    max_neurons: int = Field(1024, ge=1)  # per layer
+    max_parameters: int = Field(250_000, ge=1)
+    max_observations: int = Field(10_000, ge=1)
+    max_data_cells: int = Field(200_000, ge=1)  # inputs + targets cells
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)  # the largest export imports back
+
+    # Training per request
+    max_iterations: int = Field(1_000_000, ge=1)  # iterations in one step request
+    compute_budget: float = Field(5e11, gt=0)  # iterations × observations × parameters
+    step_time_budget: float = Field(2.0, gt=0)  # seconds a step request may train
+    max_training: int = Field(8, ge=1)  # sessions training long steps at once (per process)
+
+    # Store
+    max_sessions: int = Field(100_000, ge=1)
+    session_ttl_days: float = Field(30.0, gt=0)  # idle lifetime
+    history_points: int = Field(2_000, ge=10)  # history beyond this is decimated
+    undo_depth: int = Field(50, ge=0)
+    lock_timeout: float = Field(30.0, gt=0)  # seconds to wait for a session's lock
+
+    @property
+    def session_ttl_seconds(self) -> float:
+        """Return the idle lifetime in seconds."""
+        return self.session_ttl_days * 86_400.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process's settings (read once from the environment)."""
+    return Settings()

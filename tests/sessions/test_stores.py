@@ -1,0 +1,162 @@
+"""Every store behaves the same: blobs, locks, expiry, the session cap."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.sessions.stores import LockTimeout, Store, StoreFull
+from app.sessions.stores.memory import MemoryStore
+from app.sessions.stores.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s: Store = MemoryStore() if request.param == "memory" else SqliteStore(
+        tmp_path / "s.sqlite3", "NORMAL")
+    yield s
+    s.close()
+
+
+def test_create_then_load_returns_the_same_bytes(store: Store) -> None:
+    blob = bytes(range(256)) * 10
+    store.create("a" * 22, blob, ttl=60, cap=10)
+    assert store.load("a" * 22) == blob
+
+
+def test_unknown_id_loads_none(store: Store) -> None:
+    assert store.load("b" * 22) is None
+
+
+def test_save_replaces_the_blob(store: Store) -> None:
+    store.create("c" * 22, b"one", ttl=60, cap=10)
+    with store.lock("c" * 22, timeout=5):
+        store.save("c" * 22, b"two", ttl=60)
+    assert store.load("c" * 22) == b"two"
+
+
+def test_delete_removes_and_reports(store: Store) -> None:
+    store.create("d" * 22, b"x", ttl=60, cap=10)
+    assert store.delete("d" * 22) is True
+    assert store.delete("d" * 22) is False
+    assert store.load("d" * 22) is None
+
+
+def test_expired_sessions_are_invisible_and_swept(store: Store) -> None:
+    store.create("e" * 22, b"x", ttl=0.05, cap=10)
+    store.create("f" * 22, b"y", ttl=60, cap=10)
+    time.sleep(0.1)
+    assert store.load("e" * 22) is None
+    assert store.sweep() == 1
+    assert store.count() == 1
+
+
+def test_cap_refuses_new_sessions(store: Store) -> None:
+    store.create("g" * 22, b"x", ttl=60, cap=1)
+    with pytest.raises(StoreFull):
+        store.create("h" * 22, b"y", ttl=60, cap=1)
+
+
+def test_cap_sweeps_expired_sessions_before_refusing(store: Store) -> None:
+    store.create("i" * 22, b"x", ttl=0.05, cap=1)
+    time.sleep(0.1)
+    store.create("j" * 22, b"y", ttl=60, cap=1)
+    assert store.load("j" * 22) == b"y"
+
+
+def test_lock_excludes_other_threads(store: Store) -> None:
+    store.create("k" * 22, b"0", ttl=60, cap=10)
+    inside = 0
+    overlap = []
+
+    def work() -> None:
+        nonlocal inside
+        for _ in range(20):
+            with store.lock("k" * 22, timeout=10):
+                inside += 1
+                overlap.append(inside)
+                time.sleep(0.0005)
+                inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(overlap) == 1
+    assert len(overlap) == 80
+
+
+def test_lock_times_out_while_held(store: Store) -> None:
+    store.create("l" * 22, b"0", ttl=60, cap=10)
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with store.lock("l" * 22, timeout=5):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    with pytest.raises(LockTimeout), store.lock("l" * 22, timeout=0.05):
+        pass
+    release.set()
+    t.join()
+
+
+def test_ping_answers(store: Store) -> None:
+    assert store.ping() is True
+
+
+def _increment(path: str, rounds: int) -> None:
+    s = SqliteStore(Path(path), "NORMAL")
+    for _ in range(rounds):
+        with s.lock("m" * 22, timeout=30):
+            value = int(s.load("m" * 22) or b"0")
+            s.save("m" * 22, str(value + 1).encode(), ttl=60)
+    s.close()
+
+
+def test_sqlite_lock_excludes_other_processes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    s = SqliteStore(path, "NORMAL")
+    s.create("m" * 22, b"0", ttl=60, cap=10)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_increment, args=(str(path), 25)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert s.load("m" * 22) == b"75"
+
+
+def test_sqlite_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    s = SqliteStore(path, "NORMAL")
+    s.create("n" * 22, b"0", ttl=60, cap=10)
+    # A lock row left behind by a process that has exited (killed mid-step, say).
+    ctx = multiprocessing.get_context("spawn")
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    p.join()
+    s._locks_db.execute("INSERT INTO locks (id, token, pid, expires_at) VALUES (?, ?, ?, ?)",
+                        ("n" * 22, "stale", p.pid, time.time() + 3600))
+    with s.lock("n" * 22, timeout=1):
+        s.save("n" * 22, b"1", ttl=60)
+    assert s.load("n" * 22) == b"1"
+
+
+def test_sqlite_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    first = SqliteStore(path, "FULL")
+    first.create("o" * 22, b"kept", ttl=60, cap=10)
+    first.close()
+    assert SqliteStore(path, "FULL").load("o" * 22) == b"kept"
