@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## print one step of the origin network as the question's tables
+run: $(STAMP)  ## serve the playground and the API on http://127.0.0.1:8000 (SQLite store)
+	$(BIN)/backprop-playground serve
+
+trace: $(STAMP)  ## print one step of the origin network as the question's tables
 	$(BIN)/backprop-playground trace --example origin
 
 test: $(STAMP)  ## run every test

@@ -16,6 +16,7 @@ from app.paths import STATIC_DIR
 from app.sessions.service import SessionService
 from app.sessions.stores import open_store
 from app.settings import Settings, get_settings
+from app.web import routes as web
 
 DESCRIPTION = """See how a neural network learns: every number of the forward pass, of
 backpropagation and of the update, exact. Create a session (`{"example": "origin"}` is the
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _docs(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.sessions.errors import ServiceError
@@ -76,18 +76,39 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
 
 
-def _service(_: Request, exc: Exception) -> JSONResponse:
+def _wants_html(request: Request) -> bool:
+    """Return True for browser page requests (not the API, not htmx fragments)."""
+    path = request.url.path
+    return (not path.startswith(("/api", "/static", "/healthz", "/readyz", "/openapi"))
+            and "text/html" in request.headers.get("accept", "")
+            and not request.headers.get("hx-request"))
+
+
+def _page(status: int, message: str) -> Response:
+    from app.web.templating import environment
+
+    title = {404: "Not found", 503: "Busy"}.get(status, "Something went wrong")
+    html = environment().get_template("error.html").render(title=title, status=status,
+                                                          message=message)
+    return HTMLResponse(html, status_code=status)
+
+
+def _service(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
+    if _wants_html(request):
+        return _page(exc.status, exc.message)
     headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.limit, headers)
 
 
-def _http(_: Request, exc: Exception) -> JSONResponse:
+def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code
     if exc.status_code == 404:
         message = "Not found."
+    if _wants_html(request):
+        return _page(exc.status_code, message)
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 

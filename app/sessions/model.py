@@ -79,6 +79,7 @@ class Session:
     loss: float | None = None  # over all the data, for the current parameters
     title: str = ""
     example: str | None = None
+    playing: bool = False  # a page is playing it (frames keep coming until paused)
     undo: list[Snapshot] = field(default_factory=list)
     redo: list[Snapshot] = field(default_factory=list)
 
@@ -152,6 +153,7 @@ def dumps(s: Session) -> bytes:
         "edits": s.edits, "phase": s.phase, "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
+        "playing": s.playing,
         "undo": [_snapshot_meta(i, u, arrays) for i, u in enumerate(s.undo)],
         "redo": [_snapshot_meta(-i - 1, r, arrays) for i, r in enumerate(s.redo)],
     }
@@ -199,7 +201,7 @@ def loads(blob: bytes) -> Session:
         history_losses=[float(v) for v in data["history_losses"]],
         edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
         divergence=None if div is None else Divergence(**div), loss=meta["loss"],
-        title=meta["title"], example=meta["example"],
+        title=meta["title"], example=meta["example"], playing=meta.get("playing", False),
         undo=[_snapshot_from(m, data) for m in meta["undo"]],
         redo=[_snapshot_from(m, data) for m in meta["redo"]],
     )

@@ -174,7 +174,8 @@ class SessionService:
                     raise ServiceError(412, "stale", f"The session changed (version "
                                        f"{session.version}, you sent {if_match}); reload it.",
                                        "If-Match", session.version)
-                before = session.snapshot(label) if label else None
+                coalesce = label == "play" and session.undo and session.undo[-1].label == label
+                before = session.snapshot(label) if label and not coalesce else None
                 change(session)
                 if before is not None:
                     self._push_undo(session, before)
@@ -311,6 +312,48 @@ class SessionService:
 
     def step(self, session_id: str, iterations: int, if_match: int | None = None) -> StepOutcome:
         """Train `iterations` updates, within the per-request time budget."""
+        return self._step(session_id, iterations, if_match, self.settings.step_time_budget,
+                          f"train ×{iterations}")
+
+    def allowed_iterations(self, s: Session) -> int:
+        """Return the most iterations one request may ask for on this session."""
+        rows = min(s.inputs.shape[0], s.spec.batch_size or s.inputs.shape[0])
+        cost = rows * s.spec.parameter_count()
+        return max(1, min(self.settings.max_iterations, int(self.settings.compute_budget // cost)))
+
+    def play_frame(self, session_id: str, seconds: float, start: bool) -> StepOutcome | None:
+        """Train for one frame of play (`seconds` of compute); None when play was paused.
+
+        `start` marks the session as playing (the Play button); later frames train only
+        while it still is, so Pause in any tab stops every tab's frames.
+        """
+        result: dict[str, Any] = {"run": 0, "truncated": False, "playing": True}
+
+        def change(s: Session) -> None:
+            if start:
+                s.playing = True
+            if not s.playing or s.status == "diverged":
+                s.playing = False
+                result["playing"] = False
+                return
+            self._train(s, self.allowed_iterations(s), result, seconds)
+            if s.status == "diverged":
+                s.playing = False
+
+        session = self._mutate(session_id, change, label="play")
+        if not result["playing"]:
+            return None
+        return StepOutcome(session, result["run"], result["truncated"])
+
+    def set_playing(self, session_id: str, playing: bool) -> Session:
+        """Mark the session playing or paused."""
+        def change(s: Session) -> None:
+            s.playing = playing
+
+        return self._mutate(session_id, change)
+
+    def _step(self, session_id: str, iterations: int, if_match: int | None, budget: float,
+              label: str) -> StepOutcome:
         result: dict[str, Any] = {"run": 0, "truncated": False}
 
         def change(s: Session) -> None:
@@ -322,16 +365,17 @@ class SessionService:
                 raise ServiceError(503, "busy", "Too many sessions are training right now; "
                                    "try again in a moment.", None, self.settings.max_training)
             try:
-                self._train(s, iterations, result)
+                self._train(s, iterations, result, budget)
             finally:
                 if long:
                     self._training.release()
 
-        session = self._mutate(session_id, change, if_match, label=f"train ×{iterations}")
+        session = self._mutate(session_id, change, if_match, label=label)
         return StepOutcome(session, result["run"], result["truncated"])
 
-    def _train(self, s: Session, iterations: int, result: dict[str, Any]) -> None:
-        deadline = time.perf_counter() + self.settings.step_time_budget
+    def _train(self, s: Session, iterations: int, result: dict[str, Any],
+               budget: float | None = None) -> None:
+        deadline = time.perf_counter() + (budget or self.settings.step_time_budget)
         run = Trainer(s.spec, s.inputs, s.targets).run(s.parameters, s.state, s.progress,
                                                        iterations, deadline)
         s.parameters, s.state, s.progress = run.parameters, run.state, run.progress

@@ -1,0 +1,1 @@
+"""The HTML playground: HTMX pages and fragments over the same session service."""
