@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Matrix = list[list[Finite]]
@@ -83,7 +83,7 @@ class ParametersEntry(Strict):
 class SpecFields(Strict):
     """The fields of a network spec and its data (all optional here)."""
 
-    layers: list[int] | None = Field(None, examples=[[2, 3, 3, 2]],
+    layers: list[StrictInt] | None = Field(None, examples=[[2, 3, 3, 2]],
                                      description="neurons per layer, input first")
     hidden_activation: str | None = Field(
         None, description="sigmoid, tanh, relu, leaky_relu, linear")

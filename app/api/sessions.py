@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from app.sessions.documents import expand
 from app.sessions.errors import ServiceError
 from app.sessions.export_script import numpy_script
 from app.sessions.service import SessionService
@@ -31,7 +32,10 @@ from .schemas import (
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
-    for code, text in ((404, "Unknown, expired or malformed session id"),
+    for code, text in ((400, "Malformed request"),
+                       (404, "Unknown, expired or malformed session id"),
+                       (405, "Method not allowed"),
+                       (409, "Nothing to undo or redo"),
                        (412, "If-Match names an older version"),
                        (413, "Body over the size limit"),
                        (422, "Invalid field, or over a limit (the field and limit are named)"),
@@ -82,9 +86,11 @@ def create_session(*, body: SessionCreate, service: Service, response: Response,
 
 @router.post("/import", status_code=201, response_model=SessionPublic)
 def import_session(*, document: Annotated[dict[str, Any], Body()], service: Service,
-                   response: Response) -> dict[str, Any]:
+                   response: Response, request: Request) -> dict[str, Any]:
     """Create a session from a document made by export."""
-    return _public(service, service.import_document(document), response)
+    session = service.import_document(document)
+    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return _public(service, session, response)
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
@@ -216,17 +222,19 @@ def export_session(*, session_id: str, service: Service,
     doc = service.export(s)
     name = f"backprop-playground-{s.id[:8]}"
     if format == "python":
-        return PlainTextResponse(numpy_script(doc, iterations), headers={
+        return PlainTextResponse(numpy_script(expand(doc), iterations), headers={
             "Content-Disposition": f'attachment; filename="{name}.py"'})
     return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
 
 
 @router.post("/{session_id}/fork", status_code=201, response_model=SessionPublic)
-def fork_session(*, session_id: str, service: Service, response: Response,
+def fork_session(*, session_id: str, service: Service, response: Response, request: Request,
                  body: ForkRequest | None = None) -> dict[str, Any]:
     """Copy the session into a new one, optionally changed (e.g. another initialisation)."""
     changes = body.model_dump(exclude_unset=True) if body else None
-    return _public(service, service.fork(session_id, changes), response)
+    session = service.fork(session_id, changes)
+    response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return _public(service, session, response)
 
 
 @router.post("/{session_id}/check", response_model=CheckOut)

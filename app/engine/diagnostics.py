@@ -72,7 +72,7 @@ def gradient_check(
     inputs: Array,
     targets: Array,
     trace: Trace,
-    epsilon: float = 1e-6,
+    epsilon: float = 1e-5,
     max_parameters: int = 2000,
 ) -> GradientCheck:
     """Compare backprop's gradient with (L(θ+ε) − L(θ−ε)) / 2ε, parameter by parameter.
@@ -232,15 +232,16 @@ class LayerGradient:
 def gradient_norms(trace: Trace) -> tuple[LayerGradient, ...]:
     """Return per-layer gradient norms and update/weight ratios, layer 1 first."""
     out = []
-    for u in trace.update:
-        b = trace.backward_for(u.transition + 1)
-        w_norm = float(np.linalg.norm(u.old.weights))
-        step_norm = float(np.linalg.norm(u.step.weights))
-        out.append(LayerGradient(
-            u.transition + 1, float(np.linalg.norm(b.grad_weights)),
-            float(np.linalg.norm(b.grad_biases)), w_norm,
-            step_norm / w_norm if w_norm > 0 else 0.0,
-        ))
+    with np.errstate(all="ignore"):  # huge weights give inf norms, reported as such
+        for u in trace.update:
+            b = trace.backward_for(u.transition + 1)
+            w_norm = float(np.linalg.norm(u.old.weights))
+            step_norm = float(np.linalg.norm(u.step.weights))
+            out.append(LayerGradient(
+                u.transition + 1, float(np.linalg.norm(b.grad_weights)),
+                float(np.linalg.norm(b.grad_biases)), w_norm,
+                step_norm / w_norm if w_norm > 0 else 0.0,
+            ))
     return tuple(out)
 
 
@@ -249,7 +250,7 @@ def gradient_norms(trace: Trace) -> tuple[LayerGradient, ...]:
 class NonFinite:
     """Where the first non-finite value is: a layer (or transition) and a quantity."""
 
-    layer: int | None  # 1 … L (None for the loss)
+    layer: int  # 1 … L (the loss counts as layer L's)
     quantity: str  # weights, biases, z, a, loss, delta, grad_weights, grad_biases, update
 
 
@@ -267,7 +268,7 @@ def find_nonfinite(trace: Trace) -> NonFinite | None:
             if bad(getattr(f, name)):
                 return NonFinite(f.layer, name)
     if not np.isfinite(trace.loss):
-        return NonFinite(None, "loss")
+        return NonFinite(len(trace.forward), "loss")  # the loss is computed from layer L
     for b in trace.backward:
         for name in ("dloss_da", "delta", "grad_weights", "grad_biases"):
             if bad(getattr(b, name)):

@@ -16,6 +16,8 @@ from typing import Any
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 
+INIT_MAGNITUDE = 1e6  # |init parameter| at most this: larger draws overflow to ±inf
+
 
 class SpecError(ValueError):
     """A spec or data problem, naming the field, the problem and the limit if any."""
@@ -162,6 +164,9 @@ def _validate_init(init: InitSpec) -> None:
         raise SpecError("init.seed", f"must be a whole number ≥ 0, got {init.seed!r}", 0)
     for name in ("bias", "value", "low", "high", "mean", "std", "gain"):
         _finite(f"init.{name}", getattr(init, name))
+        if abs(getattr(init, name)) > INIT_MAGNITUDE:
+            raise SpecError(f"init.{name}", f"must be between −{INIT_MAGNITUDE:g} and "
+                            f"{INIT_MAGNITUDE:g}", INIT_MAGNITUDE)
     if init.scheme == "uniform" and not init.low < init.high:
         raise SpecError("init.high", f"must be greater than init.low ({init.low})")
     if init.std < 0:

@@ -9,11 +9,13 @@ limits, exactly like a create request.
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.engine.optimizers import OPTIMIZERS, OptimizerState
 from app.engine.params import Parameters, Transition, as_matrix, as_vector, flat
@@ -27,25 +29,69 @@ from .model import Divergence, Session
 
 FORMAT = "backprop-playground/session"
 VERSION = 1
+COMPACT_ABOVE = 50_000  # numbers; larger sessions store arrays as base64 float64
 
 
-def _params(params: Parameters) -> list[dict[str, Any]]:
-    return [{"weights": t.weights.tolist(), "biases": t.biases.tolist()} for t in params]
+def _pack(arr: NDArray[np.float64], compact: bool) -> Any:
+    """Return an array as nested lists, or as {"float64_base64", "shape"} when compact."""
+    if not compact:
+        return arr.tolist()
+    raw = np.ascontiguousarray(arr, dtype="<f8").tobytes()
+    return {"float64_base64": base64.b64encode(raw).decode("ascii"), "shape": list(arr.shape)}
+
+
+def unpack(value: Any) -> Any:
+    """Return nested lists for a packed array (lists pass through unchanged)."""
+    if isinstance(value, dict) and "float64_base64" in value:
+        raw = base64.b64decode(value["float64_base64"], validate=True)
+        shape = tuple(int(v) for v in value["shape"])
+        return np.frombuffer(raw, dtype="<f8").reshape(shape).tolist()
+    return value
+
+
+def _params(params: Parameters, compact: bool = False) -> list[dict[str, Any]]:
+    return [{"weights": _pack(t.weights, compact), "biases": _pack(t.biases, compact)}
+            for t in params]
+
+
+def expand(doc: dict[str, Any]) -> dict[str, Any]:
+    """Return the document with every packed array as nested lists (for readers)."""
+    out = dict(doc)
+    out["spec"] = {**doc["spec"], "inputs": unpack(doc["spec"]["inputs"]),
+                   "targets": unpack(doc["spec"]["targets"])}
+    for key in ("parameters", "initial_parameters"):
+        if doc.get(key) is not None:
+            out[key] = [{"weights": unpack(p["weights"]), "biases": unpack(p["biases"])}
+                        for p in doc[key]]
+    state = doc.get("optimizer_state") or {}
+    out["optimizer_state"] = {**state, "slots": {
+        k: [unpack(a) for a in v] for k, v in (state.get("slots") or {}).items()}}
+    return out
 
 
 def export(s: Session) -> dict[str, Any]:
-    """Return the session as a JSON-ready document."""
+    """Return the session as a JSON-ready document.
+
+    Arrays are nested lists; a session with more than COMPACT_ABOVE numbers stores them as
+    base64 little-endian float64 instead, so the largest session's export stays under the
+    body limit and still imports back exactly.
+    """
+    total = (s.inputs.size + s.targets.size + 2 * s.spec.parameter_count()
+             + sum(a.size for arrs in s.state.slots.values() for a in arrs))
+    compact = total > COMPACT_ABOVE
+    state = {"t": s.state.t, "slots": {k: [_pack(a, compact) for a in v]
+                                       for k, v in s.state.slots.items()}}
     return {
         "format": FORMAT,
         "version": VERSION,
         "exported_at": time.time(),
         "title": s.title,
         "example": s.example,
-        "spec": {**spec_to_dict(s.spec), "inputs": s.inputs.tolist(),
-                 "targets": s.targets.tolist()},
-        "parameters": _params(s.parameters),
-        "initial_parameters": _params(s.initial),
-        "optimizer_state": s.state.to_dict(),
+        "spec": {**spec_to_dict(s.spec), "inputs": _pack(s.inputs, compact),
+                 "targets": _pack(s.targets, compact)},
+        "parameters": _params(s.parameters, compact),
+        "initial_parameters": _params(s.initial, compact),
+        "optimizer_state": state,
         "progress": {"step": s.progress.step, "epoch": s.progress.epoch,
                      "cursor": s.progress.cursor},
         "history": {"step": list(s.history_steps), "loss": list(s.history_losses)},
@@ -88,6 +134,12 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
         raise ServiceError(422, "invalid", f"format must be {FORMAT!r}", "format")
     if doc.get("version") != VERSION:
         raise ServiceError(422, "invalid", f"version must be {VERSION}", "version", VERSION)
+    for key, kind in (("spec", dict), ("parameters", list), ("optimizer_state", dict),
+                      ("progress", dict), ("history", dict)):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], kind):
+            what = "an object" if kind is dict else "a list"
+            raise ServiceError(422, "invalid", f"must be {what}", key)
+    doc = expand(doc)
     raw = doc["spec"]
     spec = building.build_spec(raw, settings)
     inputs, targets = building.build_data(spec, raw["inputs"], raw["targets"], settings)

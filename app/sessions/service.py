@@ -8,6 +8,7 @@ and bumps the session's version (the ETag; `If-Match` is checked against it).
 
 from __future__ import annotations
 
+import binascii
 import logging
 import math
 import secrets
@@ -112,7 +113,7 @@ class SessionService:
             if rest:
                 self._apply_changes(base, rest, initial=True)
             base.initial = base.parameters
-            base.loss = self._loss(base)
+            self._refresh(base)
             return base
         for name in ("layers", "inputs", "targets"):
             if body.get(name) is None:
@@ -128,7 +129,7 @@ class SessionService:
         s = Session(secrets.token_urlsafe(ID_BYTES), spec, inputs, targets, params, params,
                     new_state(spec.optimizer, flat(params)), now, now,
                     title=body.get("title") or "")
-        s.loss = self._loss(s)
+        self._refresh(s)
         return s
 
     def _insert(self, session: Session) -> None:
@@ -235,10 +236,18 @@ class SessionService:
         self._refresh(s)
 
     def _refresh(self, s: Session) -> None:
-        """Recompute the loss and clear a divergence the edit may have cured."""
+        """Recompute the loss and the status: diverged if any value of a step is not finite.
+
+        An edit can cure a divergence (smaller weights) or cause one (inputs so large that
+        z overflows); either way the status says what the next step would meet.
+        """
         s.loss = self._loss(s)
-        if all(math.isfinite(float(a.sum())) for a in flat(s.parameters)):
+        where = find_nonfinite(self.trace_of(s))
+        if where is None:
             s.status, s.divergence = "ok", None
+        else:
+            s.status = "diverged"
+            s.divergence = Divergence(s.progress.step, where.layer, where.quantity)
 
     def _loss(self, s: Session) -> float | None:
         value = evaluate(s.spec, s.parameters, s.inputs, s.targets)
@@ -470,10 +479,13 @@ class SessionService:
         """Create a session from an exported document."""
         try:
             session = documents.restore(doc, secrets.token_urlsafe(ID_BYTES), self.settings)
-        except (KeyError, TypeError, ValueError, IndexError) as err:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                binascii.Error) as err:
             raise ServiceError(422, "invalid", f"not an exported session: {err}",
                                "document") from None
         session.loss = self._loss(session)
+        if session.status == "ok":
+            self._refresh(session)  # an edited document may hold values that overflow
         self._insert(session)
         return session
 
