@@ -1,0 +1,1 @@
+"""Benchmarks of Backprop Playground: run them with `python -m bench` (`make bench`)."""
