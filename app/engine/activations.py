@@ -22,6 +22,9 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 LEAKY_SLOPE = 0.01  # slope of leaky_relu for z < 0, as in TensorFlow and PyTorch
+ONE = np.array(1.0)  # 0-d constants: a ufunc converts a Python float on every call
+ZERO = np.array(0.0)
+SLOPE = np.array(LEAKY_SLOPE)
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,12 @@ class Activation:
 def _sigmoid(z: Array, out: Array) -> Array:
     np.negative(z, out)
     np.exp(out, out)  # inf for z < −709: the reciprocal below gives exactly 0
-    np.add(out, 1.0, out)
+    np.add(out, ONE, out)
     return np.reciprocal(out, out)
 
 
 def _sigmoid_backward(z: Array, a: Array, g: Array, out: Array) -> Array:
-    np.subtract(1.0, a, out)
+    np.subtract(ONE, a, out)
     np.multiply(out, a, out)
     return np.multiply(out, g, out)
 
@@ -57,21 +60,22 @@ def _tanh(z: Array, out: Array) -> Array:
 
 def _tanh_backward(z: Array, a: Array, g: Array, out: Array) -> Array:
     np.multiply(a, a, out)
-    np.subtract(1.0, out, out)
+    np.subtract(ONE, out, out)
     return np.multiply(out, g, out)
 
 
 def _relu(z: Array, out: Array) -> Array:
-    return np.maximum(z, 0.0, out=out)
+    np.maximum(z, ZERO, out=out)
+    return out
 
 
 def _relu_backward(z: Array, a: Array, g: Array, out: Array) -> Array:
-    np.greater(z, 0.0, out=out, casting="unsafe")
+    np.greater(z, ZERO, out=out, casting="unsafe")
     return np.multiply(out, g, out)
 
 
 def _leaky_relu(z: Array, out: Array) -> Array:
-    np.multiply(z, LEAKY_SLOPE, out)
+    np.multiply(z, SLOPE, out)
     return np.maximum(z, out, out=out)
 
 

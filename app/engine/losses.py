@@ -108,30 +108,45 @@ def _ce_delta(a: Array, y: Array) -> Array:
     return delta
 
 
+TWO = np.array(2.0)
+
+
 def _sse_fast(z: Array, a: Array, y: Array, out: Array) -> float:
-    np.subtract(a, y, out=out)
-    value = float(np.vdot(out, out))
-    out *= 2.0
-    return value
+    np.subtract(a, y, out)
+    value = np.vdot(out, out)  # a NumPy float subclasses float: no conversion needed
+    np.multiply(out, TWO, out)
+    return value  # type: ignore[return-value]
 
 
 def _mse_fast(z: Array, a: Array, y: Array, out: Array) -> float:
-    np.subtract(a, y, out=out)
+    np.subtract(a, y, out)
     value = float(np.vdot(out, out)) / a.size
-    out *= 2.0 / a.size
+    np.multiply(out, 2.0 / a.size, out)
     return value
 
 
 def _bce_fast(z: Array, a: Array, y: Array, out: Array) -> float:
-    value = float(_bce(z, a, y).sum())
-    np.subtract(a, y, out=out)
-    out /= a.size
+    # −[y log σ(z) + (1−y) log σ(−z)] = softplus(z) − y·z, softplus(z) = max(z,0) + log1p(e^−|z|).
+    np.abs(z, out)
+    np.negative(out, out)
+    np.exp(out, out)
+    np.log1p(out, out)
+    value = (float(out.sum()) + float(np.maximum(z, 0.0).sum()) - float(np.vdot(y, z))) / a.size
+    np.subtract(a, y, out)
+    np.multiply(out, 1.0 / a.size, out)  # the combined δ = (a − y) / (N·K)
     return value
 
 
 def _ce_fast(z: Array, a: Array, y: Array, out: Array) -> float:
-    value = float(_ce(z, a, y).sum())
-    np.copyto(out, _ce_delta(a, y))
+    # −Σ y·log softmax(z) = Σ_rows (Σy)·logsumexp(z) − Σ y·z, with the max shifted out.
+    np.subtract(z, z.max(axis=1, keepdims=True), out)
+    weighted = float(np.vdot(y, out))
+    np.exp(out, out)
+    totals = y.sum(axis=1)  # (observations,)
+    value: float = (float(np.dot(totals, np.log(out.sum(axis=1)))) - weighted) / a.shape[0]
+    np.multiply(a, totals[:, None], out)
+    np.subtract(out, y, out)
+    np.multiply(out, 1.0 / a.shape[0], out)  # the combined δ = (a·Σy − y) / N
     return value
 
 

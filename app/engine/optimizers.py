@@ -51,50 +51,78 @@ class OptimizerState:
         return cls(slots, int(data.get("t", 0)))
 
 
-StepFn = Callable[[OptimizerSpec, OptimizerState, int, Array, Array], Array]
+@dataclass(frozen=True)
+class Hyper:
+    """An optimiser's constants as 0-d arrays, made once per run (cheaper in ufunc calls)."""
+
+    spec: OptimizerSpec
+    neg_lr: Array  # −η
+    lr: Array  # η
+    momentum: Array  # μ
+    rho: Array  # ρ
+    one_minus_rho: Array  # 1 − ρ
+    epsilon: Array  # ε
+    beta1: Array  # β₁
+    one_minus_beta1: Array
+    beta2: Array  # β₂
+    one_minus_beta2: Array
 
 
-def _sgd(opt: OptimizerSpec, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
-    return np.multiply(g, -opt.learning_rate, out)
+def prepare(opt: OptimizerSpec) -> Hyper:
+    """Return the optimiser's constants as 0-d float64 arrays."""
+    def c(v: float) -> Array:
+        return np.array(float(v))
+
+    return Hyper(opt, c(-opt.learning_rate), c(opt.learning_rate), c(opt.momentum), c(opt.rho),
+                 c(1.0 - opt.rho), c(opt.epsilon), c(opt.beta1), c(1.0 - opt.beta1),
+                 c(opt.beta2), c(1.0 - opt.beta2))
 
 
-def _momentum(opt: OptimizerSpec, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
+StepFn = Callable[[Hyper, OptimizerState, int, Array, Array], Array]
+
+
+def _sgd(h: Hyper, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
+    return np.multiply(g, h.neg_lr, out)
+
+
+def _momentum(h: Hyper, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
     v = state.slots["velocity"][i]
-    np.multiply(v, opt.momentum, v)
-    np.multiply(g, opt.learning_rate, out)
+    np.multiply(v, h.momentum, v)
+    np.multiply(g, h.lr, out)
     np.subtract(v, out, v)  # v ← μv − η·g
-    if opt.nesterov:
-        np.multiply(v, opt.momentum, out)
-        return np.subtract(out, opt.learning_rate * g, out)  # μv − η·g
+    if h.spec.nesterov:
+        np.multiply(v, h.momentum, out)
+        return np.subtract(out, h.lr * g, out)  # μv − η·g
     np.copyto(out, v)
     return out
 
 
-def _rmsprop(opt: OptimizerSpec, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
+def _rmsprop(h: Hyper, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
     s = state.slots["square_avg"][i]
-    np.multiply(s, opt.rho, s)
+    np.multiply(s, h.rho, s)
     np.multiply(g, g, out)
-    np.multiply(out, 1.0 - opt.rho, out)
+    np.multiply(out, h.one_minus_rho, out)
     np.add(s, out, s)  # s ← ρs + (1−ρ)g²
     np.sqrt(s, out)
-    np.add(out, opt.epsilon, out)
+    np.add(out, h.epsilon, out)
     np.divide(g, out, out)
-    return np.multiply(out, -opt.learning_rate, out)
+    return np.multiply(out, h.neg_lr, out)
 
 
-def _adam(opt: OptimizerSpec, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
+def _adam(h: Hyper, state: OptimizerState, i: int, g: Array, out: Array) -> Array:
     m, v = state.slots["m"][i], state.slots["v"][i]
-    np.multiply(m, opt.beta1, m)
-    np.multiply(g, 1.0 - opt.beta1, out)
+    np.multiply(m, h.beta1, m)
+    np.multiply(g, h.one_minus_beta1, out)
     np.add(m, out, m)  # m ← β1·m + (1−β1)g
-    np.multiply(v, opt.beta2, v)
+    np.multiply(v, h.beta2, v)
     np.multiply(g, g, out)
-    np.multiply(out, 1.0 - opt.beta2, out)
+    np.multiply(out, h.one_minus_beta2, out)
     np.add(v, out, v)  # v ← β2·v + (1−β2)g²
     t = state.t + 1  # the caller advances state.t after every array is updated
+    opt = h.spec
     np.multiply(v, 1.0 / (1.0 - opt.beta2**t), out)  # v̂
     np.sqrt(out, out)
-    np.add(out, opt.epsilon, out)
+    np.add(out, h.epsilon, out)
     np.divide(m, out, out)
     return np.multiply(out, -opt.learning_rate / (1.0 - opt.beta1**t), out)  # −η·m̂/(√v̂+ε)
 

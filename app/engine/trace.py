@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 
 from .activations import ACTIVATIONS
 from .losses import LOSSES
-from .optimizers import OPTIMIZERS, REGULARIZERS, OptimizerState, fit_state, penalty
+from .optimizers import (
+    OPTIMIZERS,
+    REGULARIZERS,
+    OptimizerState,
+    fit_state,
+    penalty,
+    prepare,
+)
 from .params import Parameters, Transition, flat
 from .spec import NetworkSpec
 
@@ -148,6 +155,7 @@ def update(
 ) -> tuple[tuple[UpdateLayer, ...], OptimizerState]:
     """Apply the optimiser to a copy of the state; return the update trace and new state."""
     opt = spec.optimizer
+    hyper = prepare(opt)
     reg = REGULARIZERS[spec.regularization.kind]
     step_fn = OPTIMIZERS[opt.name].step
     after = fit_state(opt, state, flat(params)).copy()  # state of another optimiser: zeros
@@ -157,8 +165,8 @@ def update(
         pen = reg.gradient(spec.regularization.rate, t.weights)
         g_w = b.grad_weights + pen
         g_b = b.grad_biases.copy()
-        s_w = step_fn(opt, after, 2 * l, g_w, np.empty_like(g_w))
-        s_b = step_fn(opt, after, 2 * l + 1, g_b, np.empty_like(g_b))
+        s_w = step_fn(hyper, after, 2 * l, g_w, np.empty_like(g_w))
+        s_b = step_fn(hyper, after, 2 * l + 1, g_b, np.empty_like(g_b))
         layers.append(
             UpdateLayer(l, t.copy(), Transition(g_w, g_b), pen, Transition(s_w, s_b),
                         Transition(t.weights + s_w, t.biases + s_b))

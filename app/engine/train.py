@@ -29,7 +29,14 @@ from numpy.typing import NDArray
 
 from .activations import ACTIVATIONS
 from .losses import LOSSES
-from .optimizers import OPTIMIZERS, REGULARIZERS, OptimizerState, fit_state, penalty_active
+from .optimizers import (
+    OPTIMIZERS,
+    REGULARIZERS,
+    OptimizerState,
+    fit_state,
+    penalty_active,
+    prepare,
+)
 from .params import Parameters, Transition
 from .spec import NetworkSpec
 
@@ -108,6 +115,8 @@ class Trainer:
         self.reg = REGULARIZERS[spec.regularization.kind]
         self.reg_on = penalty_active(spec.regularization)
         self.opt_step = OPTIMIZERS[spec.optimizer.name].step
+        self.hyper = prepare(spec.optimizer)
+        self.update_plan = list(zip(self.aug, self.grads, self.steps, strict=True))
 
     def views(self, rows: int) -> _Views:
         """Return the buffers for a mini-batch of `rows` observations (made once)."""
@@ -119,30 +128,36 @@ class Trainer:
 
     def _forward(self, v: _Views) -> Array:
         """Run the forward pass through the views' buffers; return the output a."""
-        dot, aug, fwd, a_in, z, a = np.dot, self.aug, self.forwards, v.a_in, v.z, v.a
-        for l in range(len(aug)):
-            dot(a_in[l], aug[l], z[l])
-            fwd[l](z[l], a[l])
-        return a[-1]
+        dot, copyto = np.dot, np.copyto
+        for a_in, w, z, act, fwd, feed in v.forward_plan:
+            dot(a_in, w, z)  # z = [1 | a]·[b ; W]: (rows, fan_out)
+            fwd(z, act)  # into a contiguous buffer: ufuncs on strided views cost 2–5×
+            if feed is not None:
+                copyto(feed, act)  # the next layer's input, beside its column of ones
+        return v.a[-1]
 
     def _step(self, v: _Views, state: OptimizerState) -> float:
         """Take one update on the rows loaded in `v`; return the batch loss before it."""
-        self._forward(v)
-        last = len(self.aug) - 1
-        z, a, g, d, a_in_t = v.z, v.a, v.g, v.delta, v.a_in_t
-        value = self.loss.fast(z[last], a[last], v.y, g[last])
-        dot, backwards, grads, w_t = np.dot, self.backwards, self.grads, self.w_t
-        for l in range(last, -1, -1):
-            if l != last or not self.combined:
-                backwards[l](z[l], a[l], g[l], d[l])
-            dot(a_in_t[l], d[l], grads[l])
-            if l:
-                dot(d[l], w_t[l], g[l - 1])
-        opt, step_fn, add = self.spec.optimizer, self.opt_step, np.add
-        for l, w in enumerate(self.aug):
-            if self.reg_on:
-                grads[l][1:] += self.reg.gradient(self.spec.regularization.rate, w[1:])
-            add(w, step_fn(opt, state, l, grads[l], self.steps[l]), w)
+        dot, copyto = np.dot, np.copyto
+        for a_in, w, z, act, fwd, feed in v.forward_plan:  # as _forward, inlined: hot path
+            dot(a_in, w, z)
+            fwd(z, act)
+            if feed is not None:
+                copyto(feed, act)
+        value = self.loss.fast(v.z[-1], v.a[-1], v.y, v.g[-1])
+        for z, act, g, d, bwd, a_in_t, grad, w_t, g_below in v.backward_plan:
+            if bwd is not None:
+                bwd(z, act, g, d)  # δ = ∂loss/∂a · ∂a/∂z (None: the loss wrote δ)
+            dot(a_in_t, d, grad)  # ∂loss/∂[b ; W] = [1 | a]ᵀ·δ
+            if g_below is not None:
+                dot(d, w_t, g_below)  # ∂loss/∂a of the layer below = δ·Wᵀ
+        hyper, step_fn, add = self.hyper, self.opt_step, np.add
+        if self.reg_on:
+            rate = self.spec.regularization.rate
+            for w, grad, _ in self.update_plan:
+                grad[1:] += self.reg.gradient(rate, w[1:])  # never the bias row
+        for l, (w, grad, step) in enumerate(self.update_plan):
+            add(w, step_fn(hyper, state, l, grad, step), w)
         state.t += 1
         return value
 
@@ -249,20 +264,34 @@ class Trainer:
 
 
 class _Views:
-    """Every buffer of one forward/backward pass over `rows` observations."""
+    """Every buffer of one forward/backward pass over `rows` observations, and the plans
+    (per-layer tuples of those buffers) the step loops over without indexing."""
 
     def __init__(self, trainer: Trainer, rows: int, x_aug: Array, y: Array) -> None:
         sizes = trainer.spec.layers
+        last = len(sizes) - 2
         hidden = [np.ones((rows, s + 1)) for s in sizes[1:-1]]  # (rows, 1 + neurons); col 0 = 1
         self.a_in = [x_aug, *hidden]  # the augmented input of each transition
         self.a_in_t = [m.T for m in self.a_in]
-        self.a = [m[:, 1:] for m in hidden] + [np.empty((rows, sizes[-1]))]  # a per layer
+        self.a = [np.empty((rows, s)) for s in sizes[1:]]  # a per layer, contiguous
         self.z = [np.empty((rows, s)) for s in sizes[1:]]  # (rows, fan_out)
         self.g = [np.empty((rows, s)) for s in sizes[1:]]  # ∂loss/∂a per layer
         self.delta = [np.empty((rows, s)) for s in sizes[1:]]  # ∂loss/∂z per layer
         if trainer.combined:
             self.delta[-1] = self.g[-1]  # the loss writes δ straight into g
         self.y = y
+        self.forward_plan = [
+            (self.a_in[l], trainer.aug[l], self.z[l], self.a[l], trainer.forwards[l],
+             hidden[l][:, 1:] if l < last else None)
+            for l in range(last + 1)
+        ]
+        self.backward_plan = [
+            (self.z[l], self.a[l], self.g[l], self.delta[l],
+             None if l == last and trainer.combined else trainer.backwards[l],
+             self.a_in_t[l], trainer.grads[l], trainer.w_t[l],
+             self.g[l - 1] if l else None)
+            for l in range(last, -1, -1)
+        ]
 
 
 def epoch_order(spec: NetworkSpec, n: int, epoch: int) -> Rows:
