@@ -1,0 +1,129 @@
+"""The session service on the memory store: lifetime, history, undo, play, divergence."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.sessions.errors import ServiceError
+from app.sessions.history import decimate
+from app.sessions.service import SessionService
+from app.sessions.stores.memory import MemoryStore
+from app.settings import Settings
+
+
+def _service(**limits: object) -> SessionService:
+    return SessionService(MemoryStore(), Settings(store="memory", **limits))  # type: ignore[arg-type]
+
+
+def test_idle_sessions_expire_after_their_lifetime() -> None:
+    service = _service(session_ttl_days=0.2 / 86_400)  # 0.2 s
+    sid = service.create({"example": "origin"}).id
+    assert service.get(sid).id == sid
+    time.sleep(0.3)
+    with pytest.raises(ServiceError) as err:
+        service.get(sid)
+    assert err.value.status == 404
+
+
+def test_every_change_renews_the_lifetime() -> None:
+    service = _service(session_ttl_days=0.5 / 86_400)  # 0.5 s
+    sid = service.create({"example": "origin"}).id
+    for _ in range(4):
+        time.sleep(0.2)
+        service.step(sid, 1)
+    assert service.get(sid).progress.step == 4
+
+
+def test_a_full_store_refuses_with_503_naming_the_cap() -> None:
+    service = _service(max_sessions=2)
+    service.create({"example": "origin"})
+    service.create({"example": "xor"})
+    with pytest.raises(ServiceError) as err:
+        service.create({"example": "origin"})
+    assert (err.value.status, err.value.limit) == (503, 2)
+
+
+def test_ids_are_128_bit_url_safe_and_unguessable() -> None:
+    service = _service()
+    ids = {service.create({"example": "origin"}).id for _ in range(20)}
+    assert len(ids) == 20
+    assert all(len(i) == 22 and i.replace("-", "").replace("_", "").isalnum() for i in ids)
+
+
+def test_undo_restores_parameters_and_step_and_redo_reapplies() -> None:
+    service = _service()
+    s = service.create({"example": "origin"})
+    before = s.parameters[0].weights.copy()
+    service.step(s.id, 50)
+    trained = service.get(s.id).parameters[0].weights.copy()
+    undone = service.undo(s.id)
+    assert undone.progress.step == 0
+    assert (undone.parameters[0].weights == before).all()
+    redone = service.redo(s.id)
+    assert redone.progress.step == 50
+    assert (redone.parameters[0].weights == trained).all()
+
+
+def test_undo_history_is_bounded() -> None:
+    service = _service(undo_depth=3)
+    sid = service.create({"example": "origin"}).id
+    for _ in range(6):
+        service.step(sid, 1)
+    assert len(service.get(sid).undo) == 3
+
+
+def test_play_frames_coalesce_into_one_undo_entry() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.play_frame(sid, 0.01, start=True)
+    for _ in range(3):
+        service.play_frame(sid, 0.01, start=False)
+    s = service.get(sid)
+    assert [u.label for u in s.undo] == ["play"]
+    assert s.progress.step > 0
+
+
+def test_pause_stops_later_frames() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.play_frame(sid, 0.01, start=True)
+    service.set_playing(sid, False)
+    step = service.get(sid).progress.step
+    assert service.play_frame(sid, 0.01, start=False) is None
+    assert service.get(sid).progress.step == step
+
+
+def test_a_diverged_session_stops_training_until_edited() -> None:
+    service = _service()
+    s = service.create({"layers": [1, 1], "output_activation": "linear",
+                        "optimizer": {"learning_rate": 10.0},
+                        "inputs": [[3.0], [4.0]], "targets": [[1.0], [2.0]]})
+    outcome = service.step(s.id, 5000)
+    assert outcome.session.status == "diverged"
+    assert service.step(s.id, 10).iterations_run == 0
+    cured = service.patch(s.id, {"optimizer": {"learning_rate": 0.001},
+                                 "parameters": [{"weights": [[0.5]], "biases": [0.0]}]})
+    assert cured.status == "ok"
+    assert service.step(s.id, 10).iterations_run == 10
+
+
+def test_changing_a_layer_size_keeps_the_other_transitions() -> None:
+    service = _service()
+    s = service.create({"layers": [2, 3, 3, 1], "init": {"scheme": "normal", "seed": 4},
+                        "inputs": [[0.0, 1.0]], "targets": [[1.0]]})
+    edited = service.patch(s.id, {"layers": [2, 3, 5, 1]})
+    assert (edited.parameters[0].weights == s.parameters[0].weights).all()
+    assert edited.parameters[1].weights.shape == (3, 5)
+    assert edited.parameters[2].weights.shape == (5, 1)
+
+
+@pytest.mark.parametrize("n", [50, 1000, 12345])
+def test_decimated_history_keeps_first_last_min_and_max(n: int) -> None:
+    steps = list(range(1, n + 1))
+    losses = [((i * 7919) % 1000) / 10 + (500 if i == n // 3 else 0) for i in steps]
+    kept_steps, kept = decimate(steps, losses, 40)
+    assert len(kept) <= 40
+    assert kept_steps[0] == 1 and kept_steps[-1] == n
+    assert min(kept) == min(losses) and max(kept) == max(losses)
