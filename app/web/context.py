@@ -8,6 +8,7 @@ according to the viewer's preferences (`View`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from .format import num, sub, sup
 
 Array = NDArray[np.float64]
 GRADCHECK_AUTO = 400  # networks this small get their gradient check on every render
+CURVE_POINTS = 400  # the loss curve draws at most this many points (extremes kept)
 
 
 @dataclass(frozen=True)
@@ -208,45 +210,47 @@ def expiry_text(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def build(service: SessionService, s: Session, v: View, base_url: str = "") -> dict[str, Any]:
-    """Return the whole context of the session page."""
+NEEDS: dict[str, set[str]] = {  # what each block of session.html reads, beyond the basics
+    "viewprefs": set(), "toolbar": set(), "data": set(), "architecture": set(),
+    "init": set(), "training": set(), "player": set(), "check": set(), "share": set(),
+    "banners": {"symmetry"},
+    "diagram": {"symmetry", "full"},
+    "loss": {"full", "curve"},
+    "stepper": {"layers", "updates"},
+    "walkthrough": {"layers", "updates"},
+    "matrices": {"layers"},
+    "diagnostics": {"symmetry", "activity", "diag"},
+    "columns": {"symmetry", "full", "curve"},
+}
+
+
+def build(service: SessionService, s: Session, v: View, base_url: str = "",
+          blocks: Iterable[str] | None = None) -> dict[str, Any]:
+    """Return the context of the session page, computing only what `blocks` show.
+
+    `blocks=None` means the whole page. A frame of play renders a few light blocks, so
+    it skips the matrices, the walkthrough and the gradient check entirely.
+    """
+    wanted: set[str] = set().union(*(NEEDS[b] for b in blocks)) if blocks is not None else {
+        "symmetry", "full", "curve", "layers", "updates", "activity", "diag"}
+    if "full" in wanted:
+        wanted.add("symmetry")  # the diagram rings the symmetry groups
     n = s.inputs.shape[0]
     v = replace(v, observation=min(v.observation, n - 1))
     tr = service.trace_of(s)
     stepper = view(tr, s.phase)
     lit = _highlights(stepper)
     observations = list(range(n)) if tr.rows is None else [int(i) for i in tr.rows]
-    symmetry = symmetry_groups(s.spec, s.parameters)
-    full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
-    values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
-    steps, losses = service.history(s)
-    small = s.spec.parameter_count() <= GRADCHECK_AUTO
-    diag = service.diagnostics(s) if (small or v.gradcheck) else None
-    return {
+    ctx: dict[str, Any] = {
         "s": s, "sid": s.id, "view": v, "ro": v.readonly, "L": s.spec.transitions,
         "loss_sym": "ΣC" if s.spec.loss == "sse" else "C", "trace": tr, "stepper": stepper,
-        "lit": lit,
-        "observations": observations,
-        "layers": layer_matrices(s, tr, v, lit, observations),
-        "updates": update_grids(s, tr, v),
-        "symmetry": symmetry, "symmetric": any(y.groups for y in symmetry),
+        "lit": lit, "observations": observations,
         "symmetry_explanation": SYMMETRY_EXPLANATION,
-        "activity": activity(tr), "gradients": gradient_norms(tr), "diag": diag,
-        "diagram": svg.diagram(s.spec.layers, s.spec.transition_activations, s.parameters,
-                               values, symmetry, v.observation, v.decimals),
-        "curve": svg.curve(steps, losses, s.edits, v.log),
         "history_total": len(s.history_steps),
-        "outputs": full.forward[-1].a,
         "expires": expiry_text(service.expires_at(s)),
         "links": {"edit": f"{base_url}/s/{s.id}", "view": f"{base_url}/s/{s.id}/view",
                   "copy": f"{base_url}/s/{s.id}/copy"},
-        "choices": {
-            "activations": [a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only],
-            "output_activations": list(ACTIVATIONS),
-            "losses": list(LOSSES), "inits": list(INITIALIZERS),
-            "init_descriptions": INIT_DESCRIPTIONS, "optimizers": list(OPTIMIZERS),
-            "regularizers": list(REGULARIZERS),
-        },
+        "choices": CHOICES,
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
         "loss_formula": LOSSES[s.spec.loss].formula,
         "num": num, "sub": sub, "sup": sup,
@@ -254,3 +258,35 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "") -> d
         "max_layers": service.settings.max_transitions + 1,
         "max_neurons": service.settings.max_neurons,
     }
+    if "symmetry" in wanted:
+        symmetry = symmetry_groups(s.spec, s.parameters)
+        ctx["symmetry"], ctx["symmetric"] = symmetry, any(y.groups for y in symmetry)
+    if "full" in wanted:
+        full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
+        values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
+        ctx["outputs"] = full.forward[-1].a
+        ctx["diagram"] = svg.diagram(s.spec.layers, s.spec.transition_activations,
+                                     s.parameters, values, ctx["symmetry"], v.observation,
+                                     v.decimals)
+    if "curve" in wanted:
+        steps, losses = service.history(s, CURVE_POINTS)
+        ctx["curve"] = svg.curve(steps, losses, s.edits, v.log)
+    if "layers" in wanted:
+        ctx["layers"] = layer_matrices(s, tr, v, lit, observations)
+    if "updates" in wanted:
+        ctx["updates"] = update_grids(s, tr, v)
+    if "activity" in wanted:
+        ctx["activity"], ctx["gradients"] = activity(tr), gradient_norms(tr)
+    if "diag" in wanted:
+        small = s.spec.parameter_count() <= GRADCHECK_AUTO
+        ctx["diag"] = service.diagnostics(s) if (small or v.gradcheck) else None
+    return ctx
+
+
+CHOICES = {
+    "activations": [a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only],
+    "output_activations": list(ACTIVATIONS),
+    "losses": list(LOSSES), "inits": list(INITIALIZERS),
+    "init_descriptions": INIT_DESCRIPTIONS, "optimizers": list(OPTIMIZERS),
+    "regularizers": list(REGULARIZERS),
+}

@@ -37,8 +37,8 @@ EVERY = ("toolbar", "banners", "diagram", "loss", "data", "architecture", "init"
          "stepper", "walkthrough", "matrices", "diagnostics", "check")
 RESULTS = ("toolbar", "banners", "diagram", "loss", "stepper", "walkthrough", "matrices",
            "diagnostics")
-FRAME_SECONDS = 0.05  # compute per frame of play: ≥ 10 frames/s with rendering
-HEAVY_EVERY = 4  # matrices, walkthrough and diagnostics refresh every 4th frame of play
+FRAME_SECONDS = 0.04  # compute per frame of play: ≥ 10 frames/s with rendering and swapping
+HEAVY_EVERY = 5  # matrices, walkthrough and diagnostics refresh every 5th frame of play
 
 
 def _values(request: Request, form: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -71,8 +71,9 @@ def _macros() -> Any:
 def _panels(request: Request, service: SessionService, s: Session, view: context.View,
             blocks: Iterable[str], extra: str = "", status: int = 200,
             **more: Any) -> HTMLResponse:
-    ctx = context.build(service, s, view, str(request.base_url).rstrip("/"))
-    html = render_blocks(environment(), "session.html", list(blocks), **ctx, mx=_macros(),
+    blocks = list(blocks)
+    ctx = context.build(service, s, view, str(request.base_url).rstrip("/"), blocks)
+    html = render_blocks(environment(), "session.html", blocks, **ctx, mx=_macros(),
                          oob=True, **{"playing": False, "frame": 0, "rate": "", **more})
     return HTMLResponse(html + extra, status_code=status)
 
@@ -700,7 +701,7 @@ async def compare_step(a: str, b: str, request: Request, service: Service) -> HT
         if err.status == 404:
             raise
         return error_html(err, "compare")
-    pair = [context.build(service, service.get(x), view) for x in (a, b)]
+    pair = [context.build(service, service.get(x), view, blocks=["columns"]) for x in (a, b)]
     html = render_blocks(environment(), "compare.html", ["columns"], pair=pair, a=a, b=b,
                          view=view, mx=_macros(), oob=True)
     return HTMLResponse(html)

@@ -167,7 +167,7 @@ def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
         return bottom - (v - y0) / (y1 - y0) * (bottom - top)
 
     coords = [f"{px(float(a)):.1f},{py(float(b)):.1f}" for a, b in zip(xs, ys, strict=True)]
-    hover_every = max(1, len(pairs) // 150)
+    hover_every = max(1, len(pairs) // 60)  # enough to read values; each point is markup
     points = [(px(float(xs[i])), py(float(ys[i])), f"step {int(xs[i])}: loss {exact(raw[i])}")
               for i in range(0, len(pairs), hover_every)]
     if (len(pairs) - 1) % hover_every:
