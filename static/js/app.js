@@ -67,6 +67,22 @@
     }
   });
 
+  // A frame of play that never arrived (network hiccup, a restarting server) is sent
+  // again, so playing re-joins instead of silently stopping.
+  function retryFrame(ev) {
+    const cfg = ev.detail.requestConfig || {};
+    if (!cfg.path || !/\/play$/.test(cfg.path) || ev.detail.xhr && ev.detail.xhr.status === 404) return;
+    setTimeout(function () {
+      const frame = document.querySelector("#player [hx-trigger]");
+      if (!frame) return;  // paused meanwhile
+      const again = frame.cloneNode(true);  // a fresh element fires its "load" trigger
+      frame.replaceWith(again);
+      htmx.process(again);
+    }, 1000);
+  }
+  document.addEventListener("htmx:sendError", retryFrame);
+  document.addEventListener("htmx:responseError", retryFrame);
+
   function startSync() {
     const el = document.querySelector("[data-session]");
     if (!el) return;
