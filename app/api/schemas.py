@@ -80,6 +80,20 @@ class ParametersEntry(Strict):
     biases: list[Finite] | None = None
 
 
+class DatasetFields(Strict):
+    """A generated 2-D dataset: circle, xor, gaussian, spiral, multiclass; plane and
+    multi_gaussian for regression. Generates inputs and targets (and held-out test data)."""
+
+    name: str | None = Field(None, examples=["circle"])
+    points: Annotated[int, Field(ge=4)] | None = Field(None, description="observations")
+    noise: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] | None = None
+    seed: NonNegative | None = None
+    classes: Annotated[int, Field(ge=3, le=8)] | None = Field(None, description="multiclass")
+    test_ratio: Annotated[float, Field(ge=0.1, le=0.9, allow_inf_nan=False)] | None = None
+    features: list[str] | None = Field(None, description=(
+        "x1, x2, x1_squared, x2_squared, x1_times_x2, sin_x1, sin_x2"))
+
+
 class SpecFields(Strict):
     """The fields of a network spec and its data (all optional here)."""
 
@@ -98,6 +112,7 @@ class SpecFields(Strict):
     shuffle_seed: NonNegative | None = Field(None, description="null = the init seed")
     inputs: Matrix | None = Field(None, description="observations × inputs")
     targets: Matrix | None = Field(None, description="observations × outputs")
+    dataset: DatasetFields | None = Field(None, description="generate the data instead")
 
 
 class SessionCreate(SpecFields):
@@ -202,6 +217,10 @@ class SessionPublic(BaseModel):
     created_at: float
     updated_at: float
     expires_at: float
+    dataset: dict[str, Any] | None = None
+    test_loss: float | None = None
+    accuracy: float | None = None
+    test_accuracy: float | None = None
 
 
 class StepResult(BaseModel):
@@ -286,6 +305,8 @@ class HistoryOut(BaseModel):
 
     step: list[int]
     loss: list[float]
+    test_step: list[int] = []
+    test_loss: list[float] = []
     edits: list[int]
     total_points: int
 

@@ -40,6 +40,7 @@ def number(value: float | None) -> float | None:
 
 def session_public(service: SessionService, s: Session) -> dict[str, Any]:
     """Return the session as the API shows it."""
+    train_acc, test_acc = service.accuracies(s)
     return {
         "id": s.id, "version": s.version, "title": s.title, "example": s.example,
         "step": s.progress.step, "epoch": s.progress.epoch,
@@ -54,6 +55,9 @@ def session_public(service: SessionService, s: Session) -> dict[str, Any]:
         "phase": s.phase, "can_undo": bool(s.undo), "can_redo": bool(s.redo),
         "created_at": s.created_at, "updated_at": s.updated_at,
         "expires_at": service.expires_at(s),
+        "dataset": None if s.problem is None else s.problem.recipe,
+        "test_loss": number(service.test_loss(s)),
+        "accuracy": train_acc, "test_accuracy": test_acc,
     }
 
 

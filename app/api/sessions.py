@@ -200,8 +200,10 @@ def get_history(*, session_id: str, service: Service,
     """Return the loss after each step (decimated: first, last, minima and maxima kept)."""
     s = service.get(session_id)
     steps, losses = service.history(s, max_points)
+    test_steps, test_losses = service.test_history(s, max_points)
     return {"step": steps, "loss": losses, "edits": s.edits,
-            "total_points": len(s.history_steps)}
+            "total_points": len(s.history_steps), "test_step": test_steps,
+            "test_loss": test_losses}
 
 
 @router.get("/{session_id}/diagnostics")

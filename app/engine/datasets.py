@@ -330,3 +330,18 @@ def featurize(inputs: ArrayLike, names: Sequence[str]) -> Array:
     if x.shape[1] != 2:
         raise SpecError("inputs", f"rows need 2 values (x₁, x₂), got {x.shape[1]}", 2)
     return np.column_stack([FEATURES[name].compute(x) for name in names])  # (obs, features)
+
+
+def accuracy(outputs: ArrayLike, targets: ArrayLike, threshold: float = 0.5) -> float:
+    """Return the share of observations classified right.
+
+    One output column: the prediction is 1 when the output exceeds `threshold` (0.5 for
+    a sigmoid, 0 for tanh); several columns: the arg-max class against the target's.
+    """
+    out = np.asarray(outputs, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    if out.shape[1] == 1:
+        right = (out[:, 0] > threshold) == (y[:, 0] > 0.5)
+    else:
+        right = out.argmax(axis=1) == y.argmax(axis=1)
+    return float(right.mean()) if right.size else 0.0

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.datasets import DatasetSpec, featurize, generate, split
 from app.engine.initializers import initialize
 from app.engine.params import Parameters, Transition, as_matrix, as_vector, check_data
 from app.engine.spec import NetworkSpec, SpecError, spec_from_dict, spec_to_dict, validate
 from app.settings import Settings
 
 from .errors import ServiceError, over_limit
+from .model import Problem
 
 NESTED = ("init", "optimizer", "regularization")
 SPEC_FIELDS = ("layers", "hidden_activation", "output_activation", "activations", "loss",
@@ -160,6 +162,49 @@ def reshape_parameters(old_spec: NetworkSpec, new_spec: NetworkSpec,
         return params
     return initialize(new_spec, keep={l: params[l] for l in range(new_spec.transitions)
                                       if l not in changed})
+
+
+DATASET_FIELDS = ("name", "points", "noise", "seed", "classes")
+PROBLEM_DEFAULTS: dict[str, dict[str, Any]] = {  # spec defaults per kind of problem
+    "binary": {"hidden_activation": "tanh", "output_activation": "sigmoid",
+               "loss": "binary_cross_entropy"},
+    "multiclass": {"hidden_activation": "tanh", "output_activation": "softmax",
+                   "loss": "cross_entropy"},
+    "regression": {"hidden_activation": "tanh", "output_activation": "linear", "loss": "mse"},
+}
+
+
+def build_problem(recipe: dict[str, Any],
+                  settings: Settings) -> tuple[Problem, np.ndarray, np.ndarray]:
+    """Generate, split and featurize a 2-D dataset; return it and the training data."""
+    try:
+        spec = DatasetSpec(**{k: recipe[k] for k in DATASET_FIELDS if recipe.get(k) is not None})
+        if spec.points > settings.max_observations:
+            raise ServiceError(422, "limit_exceeded", f"at most {settings.max_observations:,} "
+                               "points", "dataset.points", settings.max_observations)
+        data = generate(spec)
+        ratio = 0.5 if recipe.get("test_ratio") is None else recipe["test_ratio"]
+        train, test = split(data, ratio, spec.seed)
+        names = list(recipe.get("features") or ["x1", "x2"])
+        train_x = featurize(train.inputs, names)  # (train, features)
+        test_x = featurize(test.inputs, names)  # (test, features)
+    except SpecError as err:
+        field = err.field if (err.field or "").startswith("dataset") else f"dataset.{err.field}"
+        raise ServiceError(422, "invalid", err.message, field, err.limit) from None
+    except TypeError as err:
+        raise ServiceError(422, "invalid", str(err), "dataset") from None
+    full = {"name": spec.name, "points": spec.points, "noise": spec.noise, "seed": spec.seed,
+            "classes": spec.classes, "test_ratio": ratio, "features": names}
+    problem = Problem(full, data.problem, data.classes, train.inputs, test.inputs, test_x,
+                      test.targets)
+    return problem, train_x, train.targets
+
+
+def problem_kind(problem: Problem) -> str:
+    """Return binary, multiclass or regression."""
+    if problem.kind == "regression":
+        return "regression"
+    return "binary" if problem.test_targets.shape[1] == 1 else "multiclass"
 
 
 def init_dict(spec: NetworkSpec) -> dict[str, Any]:

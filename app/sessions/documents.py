@@ -25,10 +25,11 @@ from app.settings import Settings
 
 from . import building
 from .errors import ServiceError
-from .model import Divergence, Session
+from .model import Divergence, Problem, Session
 
 FORMAT = "backprop-playground/session"
 VERSION = 1
+PROBLEM_ARRAYS = ("plane_train", "plane_test", "test_inputs", "test_targets")
 COMPACT_ABOVE = 50_000  # numbers; larger sessions store arrays as base64 float64
 
 
@@ -63,6 +64,9 @@ def expand(doc: dict[str, Any]) -> dict[str, Any]:
         if doc.get(key) is not None:
             out[key] = [{"weights": unpack(p["weights"]), "biases": unpack(p["biases"])}
                         for p in doc[key]]
+    if isinstance(doc.get("problem"), dict):
+        out["problem"] = {**doc["problem"], **{
+            name: unpack(doc["problem"][name]) for name in PROBLEM_ARRAYS}}
     state = doc.get("optimizer_state") or {}
     out["optimizer_state"] = {**state, "slots": {
         k: [unpack(a) for a in v] for k, v in (state.get("slots") or {}).items()}}
@@ -98,6 +102,10 @@ def export(s: Session) -> dict[str, Any]:
         "edits": list(s.edits),
         "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
+        "problem": None if s.problem is None else {
+            "recipe": s.problem.recipe, "kind": s.problem.kind, "classes": s.problem.classes,
+            **{name: _pack(getattr(s.problem, name), compact) for name in PROBLEM_ARRAYS}},
+        "test_history": {"step": list(s.test_steps), "loss": list(s.test_losses)},
     }
 
 
@@ -159,6 +167,13 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
         raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
                            "finite losses", "history")
     div = doc.get("divergence")
+    problem = _read_problem(doc.get("problem"), spec.layers[0], spec.layers[-1])
+    tests = doc.get("test_history") or {"step": [], "loss": []}
+    test_steps = [int(v) for v in tests.get("step", [])]
+    test_losses = [float(v) for v in tests.get("loss", [])]
+    if len(test_steps) != len(test_losses) or not all(math.isfinite(v) for v in test_losses):
+        raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
+                           "finite losses", "test_history")
     now = time.time()
     return Session(
         new_id, spec, inputs, targets, params, initial, state, now, now,
@@ -168,4 +183,28 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
         divergence=None if not div else Divergence(int(div["step"]), div.get("layer"),
                                                    str(div["quantity"])),
         title=str(doc.get("title") or ""), example=doc.get("example"),
+        problem=problem, test_steps=test_steps, test_losses=test_losses,
     )
+
+
+def _read_problem(data: Any, n_in: int, n_out: int) -> Problem | None:
+    """Return the exported problem, checked for shapes and finiteness."""
+    if data is None:
+        return None
+    try:
+        arrays = {name: as_matrix(data[name], f"problem.{name}") for name in PROBLEM_ARRAYS}
+    except SpecError as err:
+        raise ServiceError.from_spec(err) from None
+    widths = {"plane_train": 2, "plane_test": 2, "test_inputs": n_in, "test_targets": n_out}
+    for name, width in widths.items():
+        if arrays[name].shape[1] != width:
+            raise ServiceError(422, "invalid", f"needs {width} columns", f"problem.{name}")
+    if arrays["plane_test"].shape[0] != arrays["test_inputs"].shape[0] or \
+            arrays["test_inputs"].shape[0] != arrays["test_targets"].shape[0]:
+        raise ServiceError(422, "invalid", "test rows do not line up", "problem")
+    if data.get("kind") not in ("classification", "regression"):
+        raise ServiceError(422, "invalid", "kind must be classification or regression",
+                           "problem.kind")
+    return Problem(dict(data.get("recipe") or {}), data["kind"], data.get("classes"),
+                   arrays["plane_train"], arrays["plane_test"], arrays["test_inputs"],
+                   arrays["test_targets"])

@@ -53,6 +53,20 @@ class Snapshot:
     history_len: int
     status: str
     loss: float | None
+    problem: Problem | None = None
+
+
+@dataclass
+class Problem:
+    """A generated 2-D problem: its recipe, its plane points and its held-out test data."""
+
+    recipe: dict[str, Any]  # dataset (name, points, noise, seed, classes), test_ratio, features
+    kind: str  # classification | regression
+    classes: int | None
+    plane_train: Array  # (train observations, 2): the points, before features
+    plane_test: Array  # (test observations, 2)
+    test_inputs: Array  # (test observations, features)
+    test_targets: Array  # (test observations, outputs)
 
 
 @dataclass
@@ -80,6 +94,9 @@ class Session:
     title: str = ""
     example: str | None = None
     playing: bool = False  # a page is playing it (frames keep coming until paused)
+    problem: Problem | None = None  # set when the data was generated from a dataset
+    test_steps: list[int] = field(default_factory=list)  # steps with a test loss
+    test_losses: list[float] = field(default_factory=list)
     undo: list[Snapshot] = field(default_factory=list)
     redo: list[Snapshot] = field(default_factory=list)
 
@@ -87,7 +104,7 @@ class Session:
         """Return what undo needs to come back to the current state."""
         return Snapshot(label, self.spec, self.inputs, self.targets, self.parameters,
                         self.state.copy(), self.progress, len(self.history_steps),
-                        self.status, self.loss)
+                        self.status, self.loss, self.problem)
 
 
 def _pack_params(prefix: str, params: Parameters, arrays: dict[str, Array]) -> int:
@@ -118,6 +135,22 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _pack_problem(prefix: str, p: Problem | None, arrays: dict[str, Array]) -> Any:
+    if p is None:
+        return None
+    for name in ("plane_train", "plane_test", "test_inputs", "test_targets"):
+        arrays[f"{prefix}.{name}"] = getattr(p, name)
+    return {"recipe": p.recipe, "kind": p.kind, "classes": p.classes}
+
+
+def _unpack_problem(prefix: str, meta: Any, z: Any) -> Problem | None:
+    if meta is None:
+        return None
+    return Problem(meta["recipe"], meta["kind"], meta["classes"],
+                   *(z[f"{prefix}.{n}"] for n in ("plane_train", "plane_test", "test_inputs",
+                                                  "test_targets")))
+
+
 def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array]) -> dict[str, Any]:
     p = f"undo{i}" if i >= 0 else f"redo{-i - 1}"
     arrays[f"{p}.inputs"], arrays[f"{p}.targets"] = s.inputs, s.targets
@@ -127,6 +160,7 @@ def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array]) -> dict[str, A
         "state": {"t": s.state.t, "slots": _pack_state(f"{p}.state", s.state, arrays)},
         "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
         "history_len": s.history_len, "status": s.status, "loss": _finite_or_none(s.loss),
+        "problem": _pack_problem(f"{p}.problem", s.problem, arrays),
     }
 
 
@@ -137,6 +171,7 @@ def _snapshot_from(meta: dict[str, Any], z: Any) -> Snapshot:
         _unpack_params(f"{p}.params", meta["transitions"], z),
         _unpack_state(f"{p}.state", meta["state"], z), Progress(*meta["progress"]),
         meta["history_len"], meta["status"], meta["loss"],
+        _unpack_problem(f"{p}.problem", meta.get("problem"), z),
     )
 
 
@@ -154,6 +189,8 @@ def dumps(s: Session) -> bytes:
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
         "playing": s.playing,
+        "problem": _pack_problem("problem", s.problem, arrays),
+        "test_steps": s.test_steps, "test_losses": s.test_losses,
         "undo": [_snapshot_meta(i, u, arrays) for i, u in enumerate(s.undo)],
         "redo": [_snapshot_meta(-i - 1, r, arrays) for i, r in enumerate(s.redo)],
     }
@@ -202,6 +239,9 @@ def loads(blob: bytes) -> Session:
         edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
         divergence=None if div is None else Divergence(**div), loss=meta["loss"],
         title=meta["title"], example=meta["example"], playing=meta.get("playing", False),
+        problem=_unpack_problem("problem", meta.get("problem"), data),
+        test_steps=list(meta.get("test_steps", [])),
+        test_losses=list(meta.get("test_losses", [])),
         undo=[_snapshot_from(m, data) for m in meta["undo"]],
         redo=[_snapshot_from(m, data) for m in meta["redo"]],
     )

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.engine import examples
+from app.engine.datasets import accuracy
 from app.engine.diagnostics import (
     GradientCheck,
     LayerActivity,
@@ -38,7 +39,7 @@ from app.engine.optimizers import fit_state, new_state
 from app.engine.params import Parameters, flat
 from app.engine.phases import StepperView, view
 from app.engine.spec import NetworkSpec, spec_to_dict
-from app.engine.trace import Trace, evaluate, trace
+from app.engine.trace import Trace, evaluate, predict, trace
 from app.engine.train import Progress, Trainer, next_rows
 from app.settings import Settings
 
@@ -115,10 +116,12 @@ class SessionService:
             base.initial = base.parameters
             self._refresh(base)
             return base
+        if body.get("dataset") is not None:
+            return self._new_dataset_session(body, now)
         for name in ("layers", "inputs", "targets"):
             if body.get(name) is None:
-                raise ServiceError(422, "missing", f"{name} is required (or give an example)",
-                                   name)
+                raise ServiceError(422, "missing", f"{name} is required (or give an example "
+                                   "or a dataset)", name)
         spec = building.build_spec(building.merge_spec(_blank(body["layers"]), body),
                                    self.settings)
         inputs, targets = building.build_data(spec, body["inputs"], body["targets"],
@@ -131,6 +134,61 @@ class SessionService:
                     title=body.get("title") or "")
         self._refresh(s)
         return s
+
+    def _new_dataset_session(self, body: dict[str, Any], now: float) -> Session:
+        """Create a session on a generated 2-D dataset (TensorFlow Playground's defaults)."""
+        problem, x, y = building.build_problem(body["dataset"], self.settings)
+        layers = list(body.get("layers") or [x.shape[1], 4, 2, y.shape[1]])
+        if not layers or not all(isinstance(v, int) for v in layers):
+            raise ServiceError(422, "invalid", "must be a list of whole numbers", "layers")
+        layers[0], layers[-1] = x.shape[1], y.shape[1]
+        given = {k: v for k, v in body.items()
+                 if v is not None and k not in ("dataset", "inputs", "targets", "parameters")}
+        merged = {"optimizer": {"name": "sgd", "learning_rate": 0.03}, "batch_size": 10,
+                  **building.PROBLEM_DEFAULTS[building.problem_kind(problem)], **given,
+                  "layers": layers}
+        spec = building.build_spec(building.merge_spec(_blank(layers), merged), self.settings)
+        inputs, targets = building.build_data(spec, x.tolist(), y.tolist(), self.settings)
+        params = initialize(spec)
+        title = body.get("title") or f"{problem.recipe['name'].replace('_', ' ').capitalize()}"
+        s = Session(secrets.token_urlsafe(ID_BYTES), spec, inputs, targets, params, params,
+                    new_state(spec.optimizer, flat(params)), now, now, title=title,
+                    problem=problem)
+        self._refresh(s)
+        self._record_test_loss(s)
+        return s
+
+    def _record_test_loss(self, s: Session) -> None:
+        """Append the loss over the held-out test data at the current step."""
+        if s.problem is None:
+            return
+        value = evaluate(s.spec, s.parameters, s.problem.test_inputs, s.problem.test_targets)
+        if math.isfinite(value):
+            if s.test_steps and s.test_steps[-1] == s.progress.step:
+                s.test_losses[-1] = value
+            else:
+                s.test_steps.append(s.progress.step)
+                s.test_losses.append(value)
+            if len(s.test_steps) > history.STORE_POINTS:
+                s.test_steps, s.test_losses = history.decimate(
+                    s.test_steps, s.test_losses, history.STORE_POINTS // 2)
+
+    def accuracies(self, s: Session) -> tuple[float | None, float | None]:
+        """Return (train, test) accuracy for a classification problem, else (None, None)."""
+        if s.problem is None or s.problem.kind != "classification":
+            return None, None
+        threshold = 0.0 if s.spec.transition_activations[-1] == "tanh" else 0.5
+        train = accuracy(predict(s.spec, s.parameters, s.inputs), s.targets, threshold)
+        test = accuracy(predict(s.spec, s.parameters, s.problem.test_inputs),
+                        s.problem.test_targets, threshold)
+        return train, test
+
+    def test_loss(self, s: Session) -> float | None:
+        """Return the loss over the test data now (None without test data)."""
+        if s.problem is None:
+            return None
+        value = evaluate(s.spec, s.parameters, s.problem.test_inputs, s.problem.test_targets)
+        return value if math.isfinite(value) else None
 
     def _insert(self, session: Session) -> None:
         self._created += 1
@@ -204,6 +262,13 @@ class SessionService:
 
     def _apply_changes(self, s: Session, changes: dict[str, Any],
                        initial: bool = False) -> None:
+        problem = s.problem
+        if changes.get("dataset") is not None:
+            recipe = {**(s.problem.recipe if s.problem else {}), **changes["dataset"]}
+            problem, x, y = building.build_problem(recipe, self.settings)
+            layers = list(changes.get("layers") or s.spec.layers)
+            layers[0], layers[-1] = x.shape[1], y.shape[1]
+            changes = {**changes, "inputs": x.tolist(), "targets": y.tolist(), "layers": layers}
         spec_changes = {k: changes[k] for k in building.SPEC_FIELDS if k in changes}
         spec = s.spec
         if spec_changes:
@@ -230,6 +295,11 @@ class SessionService:
         if data_changed and inputs.shape[0] != s.inputs.shape[0]:
             s.progress = Progress(s.progress.step, s.progress.epoch, 0)
         s.spec, s.inputs, s.targets, s.parameters = spec, inputs, targets, params
+        if problem is not s.problem:
+            s.problem = problem
+            s.test_steps, s.test_losses = [], []
+        elif data_changed and problem is not None and "dataset" not in changes:
+            problem.recipe["edited"] = True  # hand edits: the recipe no longer recreates it
         if (structural or data_changed) and not initial:
             s.edits.append(s.progress.step)
             s.phase = 0
@@ -301,6 +371,7 @@ class SessionService:
         del s.history_steps[snap.history_len:]
         del s.history_losses[snap.history_len:]
         s.status, s.loss, s.phase = snap.status, snap.loss, 0
+        s.problem = snap.problem
         if s.status == "ok":
             s.divergence = None
 
@@ -392,6 +463,7 @@ class SessionService:
             s.history_steps, s.history_losses, run.history_steps, run.history_losses)
         s.loss = run.loss if math.isfinite(run.loss) else None
         s.phase = 0
+        self._record_test_loss(s)
         if run.diverged_at is not None:
             where = find_nonfinite(self.trace_of(s))
             s.status = "diverged"
@@ -447,6 +519,12 @@ class SessionService:
         limit = min(max_points or self.settings.history_points, self.settings.history_points)
         return history.decimate(s.history_steps, s.history_losses, limit)
 
+    def test_history(self, s: Session, max_points: int | None = None) -> tuple[list[int],
+                                                                                list[float]]:
+        """Return the test-loss history decimated like `history`."""
+        limit = min(max_points or self.settings.history_points, self.settings.history_points)
+        return history.decimate(s.test_steps, s.test_losses, limit)
+
     # ------------------------------------------------------------------ copies
     def fork(self, session_id: str, changes: dict[str, Any] | None) -> Session:
         """Copy a session (optionally changed) into a new one."""
@@ -457,7 +535,8 @@ class SessionService:
                        progress=src.progress, history_steps=list(src.history_steps),
                        history_losses=list(src.history_losses), edits=list(src.edits),
                        status=src.status, divergence=src.divergence, loss=src.loss,
-                       title=src.title, example=src.example)
+                       title=src.title, example=src.example, problem=src.problem,
+                       test_steps=list(src.test_steps), test_losses=list(src.test_losses))
         if changes:
             reinit = changes.get("reinitialize", False)
             rest = {k: v for k, v in changes.items() if k != "reinitialize"}

@@ -15,18 +15,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.engine import examples
 from app.engine.activations import ACTIVATIONS
+from app.engine.datasets import DATASETS, FEATURES, RADIUS
 from app.engine.diagnostics import SYMMETRY_EXPLANATION, activity, gradient_norms, symmetry_groups
 from app.engine.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
 from app.engine.initializers import INITIALIZERS
 from app.engine.losses import LOSSES
+from app.engine.maps import input_maps, neuron_maps
 from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
+from app.engine.params import parameters_equal
 from app.engine.phases import StepperView, view
 from app.engine.trace import Trace, with_ones
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import matrices, svg
+from . import images, matrices, svg
 from .format import num, sub, sup
 
 Array = NDArray[np.float64]
@@ -46,6 +50,8 @@ class View:
     show_all: bool = False
     readonly: bool = False
     gradcheck: bool = False
+    show_test: bool = False
+    discrete: bool = False
 
     def query(self) -> str:
         """Return the preferences as a query string."""
@@ -77,6 +83,8 @@ def view_from(values: dict[str, Any], readonly: bool = False) -> View:
         show_all=_flag(values, "v_all", False),
         readonly=readonly,
         gradcheck=_flag(values, "v_gradcheck", False),
+        show_test=_flag(values, "v_test", False),
+        discrete=_flag(values, "v_discrete", False),
     )
 
 
@@ -110,6 +118,16 @@ def _highlights(stepper: StepperView) -> set[str]:
     if just.kind == "loss":
         return {"loss"}
     return {"update"}
+
+
+def _shows_origin(s: Session) -> bool:
+    """Return True while the page shows the question's own numbers (its net, step 0)."""
+    if s.example != "origin" or s.progress.step != 0:
+        return False
+    ex = examples.build("origin")
+    return (s.spec == ex.spec and np.array_equal(s.inputs, ex.inputs)
+            and np.array_equal(s.targets, ex.targets)
+            and parameters_equal(s.parameters, ex.parameters))
 
 
 def _prev_namer(layer: int, observations: list[int]) -> matrices.Namer:
@@ -214,8 +232,9 @@ NEEDS: dict[str, set[str]] = {  # what each block of session.html reads, beyond 
     "viewprefs": set(), "toolbar": set(), "data": set(), "architecture": set(),
     "init": set(), "training": set(), "player": set(), "check": set(), "share": set(),
     "banners": {"symmetry"},
-    "diagram": {"symmetry", "full"},
+    "diagram": {"symmetry", "full", "maps"},
     "loss": {"full", "curve"},
+    "plane": {"maps"},
     "stepper": {"layers", "updates"},
     "walkthrough": {"layers", "updates"},
     "matrices": {"layers"},
@@ -232,7 +251,7 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
     it skips the matrices, the walkthrough and the gradient check entirely.
     """
     wanted: set[str] = set().union(*(NEEDS[b] for b in blocks)) if blocks is not None else {
-        "symmetry", "full", "curve", "layers", "updates", "activity", "diag"}
+        "symmetry", "full", "curve", "layers", "updates", "activity", "diag", "maps"}
     if "full" in wanted:
         wanted.add("symmetry")  # the diagram rings the symmetry groups
     n = s.inputs.shape[0]
@@ -254,7 +273,7 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
         "loss_formula": LOSSES[s.spec.loss].formula,
         "num": num, "sub": sub, "sup": sup,
-        "is_origin": s.example == "origin",
+        "is_origin": _shows_origin(s),
         "max_layers": service.settings.max_transitions + 1,
         "max_neurons": service.settings.max_neurons,
     }
@@ -265,12 +284,16 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
         values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
         ctx["outputs"] = full.forward[-1].a
+    if "maps" in wanted and s.problem is not None:
+        ctx["plane"] = plane_context(service, s, v)
+    if "full" in wanted:
         ctx["diagram"] = svg.diagram(s.spec.layers, s.spec.transition_activations,
                                      s.parameters, values, ctx["symmetry"], v.observation,
-                                     v.decimals)
+                                     v.decimals, ctx["plane"]["thumbs"] if "plane" in ctx else None)
     if "curve" in wanted:
         steps, losses = service.history(s, CURVE_POINTS)
-        ctx["curve"] = svg.curve(steps, losses, s.edits, v.log)
+        test = service.test_history(s, CURVE_POINTS) if s.problem else None
+        ctx["curve"] = svg.curve(steps, losses, s.edits, v.log, test=test)
     if "layers" in wanted:
         ctx["layers"] = layer_matrices(s, tr, v, lit, observations)
     if "updates" in wanted:
@@ -281,6 +304,52 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         small = s.spec.parameter_count() <= GRADCHECK_AUTO
         ctx["diag"] = service.diagnostics(s) if (small or v.gradcheck) else None
     return ctx
+
+
+PLANE_PX = 300  # the output map's side on the page
+MAP_RESOLUTION = 100  # grid points per side of the output map
+THUMB_RESOLUTION = 32  # grid points per side of a neuron's thumbnail
+
+
+def _to_px(points: Array) -> list[tuple[float, float]]:
+    """Return plane points (x₁, x₂ in ±RADIUS) as pixel positions on the map."""
+    half = PLANE_PX / 2
+    return [(half + float(x) / RADIUS * half, half - float(y) / RADIUS * half)
+            for x, y in points]
+
+
+def plane_context(service: SessionService, s: Session, v: View) -> dict[str, Any]:
+    """Return the output map, the neuron thumbnails, the points and the scores."""
+    assert s.problem is not None
+    p = s.problem
+    features = p.recipe.get("features") or ["x1", "x2"]
+    acts = s.spec.transition_activations
+    outputs = neuron_maps(s.spec, s.parameters, features, MAP_RESOLUTION)[-1]
+    if outputs.shape[1] > 1:
+        output_uri = images.class_map(outputs, MAP_RESOLUTION, v.discrete)
+    else:
+        output_uri = images.value_map(outputs[:, 0], MAP_RESOLUTION, acts[-1], v.discrete)
+    thumbs: dict[tuple[int, int], str] = {}
+    feature_maps = input_maps(features, THUMB_RESOLUTION)
+    for i in range(feature_maps.shape[1]):
+        thumbs[(0, i)] = images.value_map(feature_maps[:, i], THUMB_RESOLUTION, None)
+    for l, layer in enumerate(neuron_maps(s.spec, s.parameters, features, THUMB_RESOLUTION), 1):
+        if l == len(acts):
+            break  # the output is the big map
+        for i in range(layer.shape[1]):
+            thumbs[(l, i)] = images.value_map(layer[:, i], THUMB_RESOLUTION, acts[l - 1])
+    train_acc, test_acc = service.accuracies(s)
+    return {
+        "output": output_uri, "thumbs": thumbs, "size": PLANE_PX,
+        "train": [(x, y, images.point_colour(t, p.kind))
+                  for (x, y), t in zip(_to_px(p.plane_train), s.targets, strict=True)],
+        "test": [(x, y, images.point_colour(t, p.kind))
+                 for (x, y), t in zip(_to_px(p.plane_test), p.test_targets, strict=True)]
+        if v.show_test else [],
+        "recipe": p.recipe, "kind": p.kind, "test_loss": service.test_loss(s),
+        "accuracy": train_acc, "test_accuracy": test_acc,
+        "datasets": list(DATASETS), "features": FEATURES,
+    }
 
 
 CHOICES = {

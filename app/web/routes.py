@@ -33,10 +33,10 @@ from .templating import environment
 Service = Annotated[SessionService, Depends(get_service)]
 router = APIRouter(include_in_schema=False)
 
-EVERY = ("toolbar", "banners", "diagram", "loss", "data", "architecture", "init", "training",
-         "stepper", "walkthrough", "matrices", "diagnostics", "check")
-RESULTS = ("toolbar", "banners", "diagram", "loss", "stepper", "walkthrough", "matrices",
-           "diagnostics")
+EVERY = ("toolbar", "banners", "plane", "diagram", "loss", "data", "architecture", "init",
+         "training", "stepper", "walkthrough", "matrices", "diagnostics", "check")
+RESULTS = ("toolbar", "banners", "plane", "diagram", "loss", "stepper", "walkthrough",
+           "matrices", "diagnostics")
 FRAME_SECONDS = 0.04  # compute per frame of play: ≥ 10 frames/s with rendering and swapping
 HEAVY_EVERY = 5  # matrices, walkthrough and diagnostics refresh every 5th frame of play
 
@@ -142,6 +142,9 @@ async def create_network(request: Request, service: Service) -> Response:
 
 def _new_body(form: dict[str, Any]) -> dict[str, Any]:
     example = form.get("example", "")
+    if form.get("dataset"):
+        return {"dataset": {"name": str(form["dataset"]), "points": 250, "noise": 0.1},
+                "title": str(form.get("title") or form["dataset"]).capitalize()}
     if example and example != "custom":
         return {"example": example}
     sizes = forms.layer_sizes(str(form.get("layers", "2-3-1")))
@@ -344,6 +347,29 @@ def _loss_changes(s: Session, loss: str) -> dict[str, Any]:
     return {"loss": loss, "activations": acts}
 
 
+@router.post("/s/{session_id}/dataset")
+async def edit_dataset(session_id: str, request: Request, service: Service) -> HTMLResponse:
+    """Regenerate the 2-D dataset: name, noise, test share, points, seed, features."""
+    data = await request.form()
+    try:
+        recipe: dict[str, Any] = {"name": str(data.get("name", "circle")),
+                                  "features": [str(f) for f in data.getlist("features")]}
+        if not recipe["features"]:
+            raise ServiceError(422, "invalid", "choose at least one input feature.", "dataset")
+        recipe["noise"] = forms.number(data.get("noise", 0), "dataset", low=0, high=50) / 100
+        recipe["test_ratio"] = forms.number(data.get("test_ratio", 50), "dataset", low=10,
+                                            high=90) / 100
+        recipe["points"] = int(forms.number(data.get("points", 200), "dataset", integer=True,
+                                            low=4))
+        recipe["seed"] = int(forms.number(data.get("seed", 0), "dataset", integer=True, low=0))
+        if data.get("classes"):
+            recipe["classes"] = int(forms.number(data.get("classes"), "dataset", integer=True,
+                                                 low=3, high=8))
+    except ServiceError as err:
+        return error_html(err, "dataset")
+    return await _edit(request, service, session_id, {"dataset": recipe}, "dataset")
+
+
 @router.post("/s/{session_id}/init")
 async def reinitialize(session_id: str, request: Request, service: Service) -> HTMLResponse:
     """Re-initialise with the form's scheme, parameters, seed and bias."""
@@ -522,7 +548,7 @@ async def play(session_id: str, request: Request, service: Service) -> HTMLRespo
                        ("player", "toolbar", "banners"))
     s = outcome.session
     heavy = frame % HEAVY_EVERY == 0
-    blocks = ["player", "toolbar", "banners", "diagram", "loss"]
+    blocks = ["player", "toolbar", "banners", "plane", "diagram", "loss"]
     if heavy:
         blocks += ["stepper", "walkthrough", "matrices", "diagnostics"]
     elapsed = time.perf_counter() - started

@@ -36,6 +36,7 @@ class Node:
     bias_fill: str | None
     bias_title: str | None
     group_colour: str | None  # outline of its symmetry group
+    thumb: str | None = None  # the neuron's map over the input plane (a PNG data URI)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,12 @@ class Diagram:
 
 def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Parameters,
             values: list[Array], symmetry: tuple[LayerSymmetry, ...], observation: int,
-            decimals: int) -> Diagram:
+            decimals: int, thumbs: dict[tuple[int, int], str] | None = None) -> Diagram:
     """Lay out the network with neurons coloured by their activation for one observation.
 
     `values[l]` is layer l's activation row for the observation (layer 0 = inputs).
     """
-    radius = 17.0 if max(layers) <= 12 else 10.0
+    radius = (19.0 if thumbs else 17.0) if max(layers) <= 12 else 10.0
     gap = max(2.6 * radius, min(64.0, 520.0 / max(layers)))
     height = max(layers) * gap + 70
     width = max(560.0, 150.0 * len(layers))
@@ -108,7 +109,8 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
                 bias_title = f"b{sup(l - 1)}{sub(i)} = {exact(b)} (click to edit)"
             nodes.append(Node(l, i, xs[l], y(l, i), colour(float(v), scale),
                               ink(float(v), scale), num(float(v), min(decimals, 3)), title,
-                              bias_fill, bias_title, groups.get((l, i))))
+                              bias_fill, bias_title, groups.get((l, i)),
+                              (thumbs or {}).get((l, i))))
     edges = []
     for l, t in enumerate(params):
         for i in range(t.weights.shape[0]):
@@ -140,20 +142,29 @@ class Curve:
     x_right: str
     log: bool
     empty: bool
+    test_path: str = ""  # the test loss, when there is test data
 
 
 def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
-          width: float = 560, height: float = 190) -> Curve:
-    """Return the loss curve's geometry (log10 of the loss when `log`)."""
-    pairs = [(s, v) for s, v in zip(steps, losses, strict=True)
-             if math.isfinite(v) and (v > 0 or not log)]
+          width: float = 560, height: float = 190,
+          test: tuple[list[int], list[float]] | None = None) -> Curve:
+    """Return the loss curve's geometry (log10 of the loss when `log`), test loss too."""
+    def keep(xs: list[int], vs: list[float]) -> list[tuple[int, float]]:
+        return [(s, v) for s, v in zip(xs, vs, strict=True)
+                if math.isfinite(v) and (v > 0 or not log)]
+
+    pairs = keep(steps, losses)
+    tests = keep(*test) if test else []
     if not pairs:
         return Curve(width, height, "", [], [], "", "", "", "", log, True)
     xs = np.array([p[0] for p in pairs], dtype=np.float64)  # (points,)
     raw = np.array([p[1] for p in pairs], dtype=np.float64)  # (points,)
     ys = np.log10(raw) if log else raw
+    t_raw = np.array([p[1] for p in tests], dtype=np.float64)  # (test points,)
+    t_ys = (np.log10(t_raw) if log else t_raw) if tests else t_raw
     x0, x1 = float(xs.min()), float(xs.max())
-    y0, y1 = float(ys.min()), float(ys.max())
+    y0 = float(min(ys.min(), t_ys.min())) if tests else float(ys.min())
+    y1 = float(max(ys.max(), t_ys.max())) if tests else float(ys.max())
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
@@ -180,5 +191,8 @@ def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
         value = 10**v if log else v
         return f"{value:.3g}"
 
+    test_coords = [f"{px(float(a)):.1f},{py(float(b)):.1f}"
+                   for (a, _), b in zip(tests, t_ys, strict=True) if x0 <= a <= x1]
     return Curve(width, height, "M" + " L".join(coords), points, marks, label(y1), label(y0),
-                 str(int(x0)), str(int(x1)), log, False)
+                 str(int(x0)), str(int(x1)), log, False,
+                 "M" + " L".join(test_coords) if test_coords else "")

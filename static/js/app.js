@@ -63,7 +63,10 @@
   document.addEventListener("htmx:oobAfterSwap", function (ev) {
     if (ev.detail.target && ev.detail.target.id === "toast") {
       clearTimeout(toastTimer);
-      toastTimer = setTimeout(() => ev.detail.target.classList.remove("show"), 4500);
+      toastTimer = setTimeout(function () {
+        const toast = document.getElementById("toast");  // the swap replaced the element
+        if (toast) toast.classList.remove("show");
+      }, 4500);
     }
   });
 

@@ -1,0 +1,47 @@
+"""Maps over the input plane: what every neuron computes at every point of a grid.
+
+For 2-D problems (the datasets of `datasets.py`), the network's input is a list of
+features of the point (x₁, x₂). Evaluating the network on a regular grid of points gives
+the output map (the decision boundary, for classification) and one map per hidden neuron
+— TensorFlow Playground's pictures, here computed by one batched forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .datasets import RADIUS, featurize
+from .params import Parameters
+from .spec import NetworkSpec
+from .trace import forward
+
+Array = NDArray[np.float64]
+
+
+def plane(resolution: int, bound: float = RADIUS) -> tuple[Array, Array]:
+    """Return the grid's coordinates (resolution,) and its points (resolution², 2).
+
+    Points run row by row from the top (x₂ = +bound) to the bottom, left to right, so
+    reshaping a map to (resolution, resolution) gives an image the right way up.
+    """
+    xs = np.linspace(-bound, bound, resolution)  # (resolution,)
+    x1, x2 = np.meshgrid(xs, xs[::-1])  # (resolution, resolution) each
+    return xs, np.column_stack([x1.ravel(), x2.ravel()])  # (resolution², 2)
+
+
+def neuron_maps(spec: NetworkSpec, params: Parameters, features: Sequence[str],
+                resolution: int) -> list[Array]:
+    """Return every layer's activations over the grid: layer l → (resolution², neurons)."""
+    _, points = plane(resolution)
+    inputs = featurize(points, features)  # (resolution², features)
+    with np.errstate(over="ignore"):
+        return [f.a for f in forward(spec, params, inputs)]
+
+
+def input_maps(features: Sequence[str], resolution: int) -> Array:
+    """Return each input feature over the grid: (resolution², features)."""
+    _, points = plane(resolution)
+    return featurize(points, features)
