@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2_fragments import render_blocks
 from markupsafe import escape
@@ -47,12 +48,30 @@ def _values(request: Request, form: dict[str, Any] | None = None) -> dict[str, A
     return values
 
 
-async def _form(request: Request) -> dict[str, Any]:
+class FormFields(dict[str, Any]):
+    """A posted form: the last value of each field (a checkbox's "1" follows its hidden
+    "0"), and every value of repeated fields through `getlist`."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self._lists: dict[str, list[Any]] = {}
+        for key, value in pairs:
+            self._lists.setdefault(key, []).append(value)
+
+    def getlist(self, key: str) -> list[Any]:
+        """Return every value posted under `key`."""
+        return list(self._lists.get(key, []))
+
+
+async def form_fields(request: Request) -> FormFields:
+    """Read the form (the only async part); handlers then run in the thread pool."""
+    if request.method != "POST":
+        return FormFields([])
     data = await request.form()
-    out: dict[str, Any] = {}
-    for key, value in data.multi_items():
-        out[key] = value  # later fields win: a checkbox's "1" follows its hidden "0"
-    return out
+    return FormFields(list(data.multi_items()))
+
+
+Fields = Annotated[FormFields, Depends(form_fields)]
 
 
 def _page(request: Request, service: SessionService, s: Session,
@@ -129,9 +148,8 @@ def get_landing() -> HTMLResponse:
 
 
 @router.post("/new")
-async def create_network(request: Request, service: Service) -> Response:
+def create_network(request: Request, service: Service, form: Fields) -> Response:
     """Create a session from an example card or the new-network form."""
-    form = await _form(request)
     try:
         body = _new_body(form)
         s = service.create(body)
@@ -208,10 +226,9 @@ def sync_session(session_id: str, request: Request, service: Service) -> Respons
 
 
 # ---------------------------------------------------------------------------- edits
-async def _edit(request: Request, service: SessionService, session_id: str,
-                changes: dict[str, Any], slot: str, blocks: Iterable[str] = EVERY,
-                clear: str = "") -> HTMLResponse:
-    form = await _form(request)
+def _edit(request: Request, service: SessionService, session_id: str,
+          changes: dict[str, Any], slot: str, form: FormFields,
+          blocks: Iterable[str] = EVERY, clear: str = "") -> HTMLResponse:
     view = context.view_from(_values(request, form))
     try:
         s = service.patch(session_id, changes)
@@ -223,9 +240,9 @@ async def _edit(request: Request, service: SessionService, session_id: str,
 
 
 @router.post("/s/{session_id}/cell")
-async def edit_data_cell(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def edit_data_cell(session_id: str, request: Request, service: Service,
+                   form: Fields) -> HTMLResponse:
     """Change one input or target cell."""
-    form = await _form(request)
     kind = "targets" if form.get("kind") == "targets" else "inputs"
     s = service.get(session_id)
     matrix = (s.targets if kind == "targets" else s.inputs).tolist()
@@ -239,13 +256,12 @@ async def edit_data_cell(session_id: str, request: Request, service: Service) ->
     except ServiceError as err:
         return error_html(err, err.field if err.field and "-" in err.field else "data")
     blocks = [b for b in EVERY if b != "data"]  # keep focus in the grid
-    return await _edit(request, service, session_id, {kind: matrix}, slot, blocks)
+    return _edit(request, service, session_id, {kind: matrix}, slot, form, blocks)
 
 
 @router.post("/s/{session_id}/rows")
-async def edit_rows(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def edit_rows(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Add an observation (zeros) or remove one."""
-    form = await _form(request)
     s = service.get(session_id)
     inputs, targets = s.inputs.tolist(), s.targets.tolist()
     if form.get("action") == "remove":
@@ -261,14 +277,13 @@ async def edit_rows(session_id: str, request: Request, service: Service) -> HTML
     else:
         inputs.append([0.0] * s.inputs.shape[1])
         targets.append([0.0] * s.targets.shape[1])
-    return await _edit(request, service, session_id, {"inputs": inputs, "targets": targets},
-                       "data")
+    return _edit(request, service, session_id, {"inputs": inputs, "targets": targets},
+                 "data", form)
 
 
 @router.post("/s/{session_id}/paste")
-async def paste_data(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def paste_data(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Replace the data with pasted CSV/TSV rows (inputs then targets)."""
-    form = await _form(request)
     s = service.get(session_id)
     n_in, n_out = s.spec.layers[0], s.spec.layers[-1]
     try:
@@ -283,19 +298,19 @@ async def paste_data(session_id: str, request: Request, service: Service) -> HTM
     except ServiceError as err:
         return error_html(err, "paste")
     changes = {"inputs": [r[:n_in] for r in rows], "targets": [r[n_in:] for r in rows]}
-    return await _edit(request, service, session_id, changes, "paste")
+    return _edit(request, service, session_id, changes, "paste", form)
 
 
 @router.post("/s/{session_id}/arch")
-async def edit_architecture(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def edit_architecture(session_id: str, request: Request, service: Service,
+                      form: Fields) -> HTMLResponse:
     """Add/remove layers or neurons, change activations, the loss, or all sizes at once."""
-    form = await _form(request)
     s = service.get(session_id)
     try:
         changes = _arch_changes(s, form)
     except ServiceError as err:
         return error_html(err, slot_for(err.field, "arch"))
-    return await _edit(request, service, session_id, changes, "arch",
+    return _edit(request, service, session_id, changes, "arch", form,
                        clear="layers" if form.get("action") == "size" else "arch")
 
 
@@ -348,9 +363,9 @@ def _loss_changes(s: Session, loss: str) -> dict[str, Any]:
 
 
 @router.post("/s/{session_id}/dataset")
-async def edit_dataset(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def edit_dataset(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Regenerate the 2-D dataset: name, noise, test share, points, seed, features."""
-    data = await request.form()
+    data = form
     try:
         recipe: dict[str, Any] = {"name": str(data.get("name", "circle")),
                                   "features": [str(f) for f in data.getlist("features")]}
@@ -367,13 +382,12 @@ async def edit_dataset(session_id: str, request: Request, service: Service) -> H
                                                  low=3, high=8))
     except ServiceError as err:
         return error_html(err, "dataset")
-    return await _edit(request, service, session_id, {"dataset": recipe}, "dataset")
+    return _edit(request, service, session_id, {"dataset": recipe}, "dataset", form)
 
 
 @router.post("/s/{session_id}/init")
-async def reinitialize(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def reinitialize(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Re-initialise with the form's scheme, parameters, seed and bias."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     try:
         init: dict[str, Any] = {"scheme": str(form.get("scheme", "xavier_uniform"))}
@@ -391,9 +405,9 @@ async def reinitialize(session_id: str, request: Request, service: Service) -> H
 
 
 @router.post("/s/{session_id}/break-symmetry")
-async def break_symmetry(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def break_symmetry(session_id: str, request: Request, service: Service,
+                   form: Fields) -> HTMLResponse:
     """Re-initialise randomly (the chosen scheme) to break the symmetry."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     try:
         init = {"scheme": str(form.get("scheme", "xavier_uniform")),
@@ -409,18 +423,16 @@ async def break_symmetry(session_id: str, request: Request, service: Service) ->
 
 
 @router.post("/s/{session_id}/reset")
-async def reset(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def reset(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Go back to the initial parameters and step 0."""
-    form = await _form(request)
     s = service.reset(session_id)
     return _panels(request, service, s, context.view_from(_values(request, form)), EVERY,
                    _toast("Reset to the initial parameters: step 0."))
 
 
 @router.post("/s/{session_id}/weights")
-async def set_weights(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def set_weights(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Set one transition's weights (and biases) from the matrix editor."""
-    form = await _form(request)
     s = service.get(session_id)
     try:
         t = int(forms.number(form.get("transition"), "weights", integer=True, low=0,
@@ -438,7 +450,7 @@ async def set_weights(session_id: str, request: Request, service: Service) -> HT
         return error_html(err, "weights")
     params: list[Any] = [None] * s.spec.transitions
     params[t] = entry
-    return await _edit(request, service, session_id, {"parameters": params}, "weights")
+    return _edit(request, service, session_id, {"parameters": params}, "weights", form)
 
 
 @router.get("/s/{session_id}/param-editor", response_class=HTMLResponse)
@@ -464,9 +476,8 @@ def param_editor(session_id: str, request: Request, service: Service) -> HTMLRes
 
 
 @router.post("/s/{session_id}/param")
-async def set_param(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def set_param(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Set one weight or bias."""
-    form = await _form(request)
     try:
         cell = {"transition": int(forms.number(form.get("transition"), "param", integer=True,
                                                low=0)),
@@ -488,9 +499,9 @@ async def set_param(session_id: str, request: Request, service: Service) -> HTML
 
 
 @router.post("/s/{session_id}/optimizer")
-async def edit_optimizer(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def edit_optimizer(session_id: str, request: Request, service: Service,
+                   form: Fields) -> HTMLResponse:
     """Change the optimiser, its hyper-parameters, the batch size or the penalty."""
-    form = await _form(request)
     s = service.get(session_id)
     try:
         opt: dict[str, Any] = {"name": str(form.get("name", s.spec.optimizer.name))}
@@ -509,14 +520,13 @@ async def edit_optimizer(session_id: str, request: Request, service: Service) ->
         return error_html(err, err.field or "optimizer")
     blocks = EVERY if opt["name"] != s.spec.optimizer.name else [
         b for b in EVERY if b != "training"]
-    return await _edit(request, service, session_id, changes, "optimizer", blocks)
+    return _edit(request, service, session_id, changes, "optimizer", form, blocks)
 
 
 # ---------------------------------------------------------------------------- training
 @router.post("/s/{session_id}/step")
-async def step(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def step(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Train n iterations (Step, ×10, ×100, ×1000)."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     try:
         n = int(forms.number(request.query_params.get("n", 1), "step", integer=True, low=1))
@@ -536,9 +546,8 @@ async def step(session_id: str, request: Request, service: Service) -> HTMLRespo
 
 
 @router.post("/s/{session_id}/play")
-async def play(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def play(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Train one frame of play and return the refreshed panels and the next frame."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
@@ -558,17 +567,15 @@ async def play(session_id: str, request: Request, service: Service) -> HTMLRespo
 
 
 @router.post("/s/{session_id}/pause")
-async def pause(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def pause(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Stop playing (in every tab)."""
-    form = await _form(request)
     s = service.set_playing(session_id, False)
     return _panels(request, service, s, context.view_from(_values(request, form)), EVERY)
 
 
 @router.post("/s/{session_id}/phase")
-async def phase(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def phase(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Advance the phase stepper one phase (or start over)."""
-    form = await _form(request)
     action = str(form.get("action", "next"))
     if action not in ("next", "restart"):
         action = "next"
@@ -577,20 +584,19 @@ async def phase(session_id: str, request: Request, service: Service) -> HTMLResp
 
 
 @router.post("/s/{session_id}/undo")
-async def undo(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def undo(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Undo the last edit or training run."""
-    return await _travel(session_id, request, service, service.undo)
+    return _travel(session_id, request, service, service.undo, form)
 
 
 @router.post("/s/{session_id}/redo")
-async def redo(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def redo(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Redo what undo took back."""
-    return await _travel(session_id, request, service, service.redo)
+    return _travel(session_id, request, service, service.redo, form)
 
 
-async def _travel(session_id: str, request: Request, service: SessionService,
-                  move: Any) -> HTMLResponse:
-    form = await _form(request)
+def _travel(session_id: str, request: Request, service: SessionService, move: Any,
+            form: FormFields) -> HTMLResponse:
     try:
         s = move(session_id)
     except ServiceError as err:
@@ -602,9 +608,8 @@ async def _travel(session_id: str, request: Request, service: SessionService,
 
 # ---------------------------------------------------------------------------- tools
 @router.post("/s/{session_id}/check", response_class=HTMLResponse)
-async def check(session_id: str, request: Request, service: Service) -> HTMLResponse:
+def check(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Check a hand-computed matrix; return the verdict table."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     s = service.get(session_id)
     try:
@@ -690,9 +695,8 @@ def _matrix_for(service: SessionService, s: Session, key: str,
 
 
 @router.post("/s/{session_id}/compare")
-async def compare(session_id: str, request: Request, service: Service) -> Response:
+def compare(session_id: str, request: Request, service: Service, form: Fields) -> Response:
     """Fork with another initialisation and open both side by side."""
-    form = await _form(request)
     try:
         init = {"scheme": str(form.get("scheme", "xavier_uniform")),
                 "seed": int(forms.number(form.get("seed", 0), "compare", integer=True, low=0)),
@@ -715,9 +719,8 @@ def compare_page(a: str, b: str, request: Request, service: Service) -> HTMLResp
 
 
 @router.post("/compare/{a}/{b}/step", response_class=HTMLResponse)
-async def compare_step(a: str, b: str, request: Request, service: Service) -> HTMLResponse:
+def compare_step(a: str, b: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Step both sessions together and return both columns."""
-    form = await _form(request)
     view = context.view_from(_values(request, form))
     try:
         n = int(forms.number(request.query_params.get("n", 1), "step", integer=True, low=1))
@@ -746,7 +749,7 @@ async def import_upload(request: Request, service: Service,
                                "Export JSON.", "import") from None
         if not isinstance(doc, dict):
             raise ServiceError(422, "invalid", "not an exported session.", "import")
-        s = service.import_document(doc)
+        s = await run_in_threadpool(service.import_document, doc)
     except ServiceError as err:
         return error_html(err, "import")
     return _redirect(request, f"/s/{s.id}")
