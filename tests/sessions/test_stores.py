@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import secrets
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from app.sessions.stores import LockTimeout, Store, StoreFull
 from app.sessions.stores.memory import MemoryStore
+from app.sessions.stores.redis import LeaseLost, RedisStore
 from app.sessions.stores.sqlite import SqliteStore
 
+MAKERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "memory": lambda request, tmp_path: MemoryStore(),
+    "sqlite": lambda request, tmp_path: SqliteStore(tmp_path / "s.sqlite3", "NORMAL"),
+    # a fresh key prefix per test: tests share one server and never see each other's keys
+    "redis": lambda request, tmp_path: RedisStore(request.getfixturevalue("redis_url"),
+                                                  prefix=f"t{secrets.token_hex(6)}:"),
+}
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+@pytest.fixture(params=list(MAKERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = MemoryStore() if request.param == "memory" else SqliteStore(
-        tmp_path / "s.sqlite3", "NORMAL")
+    s = MAKERS[request.param](request, tmp_path)
     yield s
     s.close()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """Return a key prefix no other test uses."""
+    return f"t{secrets.token_hex(6)}:"
 
 
 def test_create_then_load_returns_the_same_bytes(store: Store) -> None:
@@ -160,3 +177,95 @@ def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     first.create("o" * 22, b"kept", ttl=60, cap=10)
     first.close()
     assert SqliteStore(path, "FULL").load("o" * 22) == b"kept"
+
+
+def _increment_redis(url: str, prefix: str, rounds: int) -> None:
+    s = RedisStore(url, prefix)
+    for _ in range(rounds):
+        with s.lock("m" * 22, timeout=30):
+            value = int(s.load("m" * 22) or b"0")
+            s.save("m" * 22, str(value + 1).encode(), ttl=60)
+    s.close()
+
+
+def test_redis_lock_excludes_other_processes(redis_url: str, redis_prefix: str) -> None:
+    s = RedisStore(redis_url, redis_prefix)
+    s.create("m" * 22, b"0", ttl=60, cap=10)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_increment_redis, args=(redis_url, redis_prefix, 25))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert s.load("m" * 22) == b"75"
+    s.close()
+
+
+def _hold_forever(url: str, prefix: str, lease: float, held: threading.Event) -> None:
+    s = RedisStore(url, prefix, lease=lease)
+    with s.lock("n" * 22, timeout=5):
+        held.set()
+        time.sleep(3600)
+
+
+def test_redis_lock_of_a_dead_process_is_taken_over(redis_url: str, redis_prefix: str) -> None:
+    s = RedisStore(redis_url, redis_prefix)
+    s.create("n" * 22, b"0", ttl=60, cap=10)
+    ctx = multiprocessing.get_context("spawn")
+    held = ctx.Event()
+    p = ctx.Process(target=_hold_forever, args=(redis_url, redis_prefix, 0.5, held))
+    p.start()
+    assert held.wait(30)
+    with pytest.raises(LockTimeout), s.lock("n" * 22, timeout=0.7):
+        pass  # renewed: the live holder keeps its lock past its 0.5 s lease
+    assert p.pid is not None
+    os.kill(p.pid, signal.SIGKILL)  # killed mid-step: no release, no more renewals
+    p.join(10)
+    started = time.monotonic()
+    with s.lock("n" * 22, timeout=5):
+        s.save("n" * 22, b"1", ttl=60)
+    assert time.monotonic() - started < 2
+    assert s.load("n" * 22) == b"1"
+    s.close()
+
+
+def test_redis_long_hold_keeps_its_lease(redis_url: str, redis_prefix: str) -> None:
+    holder = RedisStore(redis_url, redis_prefix, lease=0.3)
+    other = RedisStore(redis_url, redis_prefix, lease=0.3)  # as another replica would
+    holder.create("p" * 22, b"0", ttl=60, cap=10)
+    with holder.lock("p" * 22, timeout=5):
+        time.sleep(1.0)  # a long step: three leases
+        with pytest.raises(LockTimeout), other.lock("p" * 22, timeout=0.2):
+            pass
+        holder.save("p" * 22, b"1", ttl=60)
+    with other.lock("p" * 22, timeout=1):
+        assert other.load("p" * 22) == b"1"
+    holder.close()
+    other.close()
+
+
+def test_redis_save_after_a_lost_lease_is_refused(redis_url: str, redis_prefix: str) -> None:
+    s = RedisStore(redis_url, redis_prefix)
+    s.create("q" * 22, b"0", ttl=60, cap=10)
+    with s.lock("q" * 22, timeout=5):
+        # the lease ran out and another replica took the lock
+        s._redis.set(f"{redis_prefix}lock:{'q' * 22}", b"someone else", px=60_000)
+        with pytest.raises(LeaseLost):
+            s.save("q" * 22, b"stale", ttl=60)
+    assert s.load("q" * 22) == b"0"
+    s.close()
+
+
+def test_redis_keeps_the_blob_ttl_and_the_expiry_set_in_step(redis_url: str,
+                                                             redis_prefix: str) -> None:
+    s = RedisStore(redis_url, redis_prefix)
+    s.create("r" * 22, b"x", ttl=60, cap=10)
+    ttl_ms = s._redis.pttl(f"{redis_prefix}s:{'r' * 22}")
+    assert 59_000 < ttl_ms <= 60_000
+    with s.lock("r" * 22, timeout=5):
+        s.save("r" * 22, b"y", ttl=3600)
+    assert s._redis.pttl(f"{redis_prefix}s:{'r' * 22}") > 3_500_000
+    assert s.count() == 1
+    s.close()

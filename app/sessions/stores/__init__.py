@@ -8,11 +8,13 @@ from app.settings import Settings
 
 from .base import LockTimeout, Store, StoreFull
 from .memory import MemoryStore
+from .redis import RedisStore
 from .sqlite import SqliteStore
 
 STORES: dict[str, Callable[[Settings], Store]] = {
     "memory": lambda s: MemoryStore(),
     "sqlite": lambda s: SqliteStore(s.data_dir / "sessions.sqlite3", s.sqlite_synchronous),
+    "redis": lambda s: RedisStore(s.redis_url),
 }
 
 

@@ -1,0 +1,239 @@
+"""The shared store: sessions in Redis, so several workers or replicas serve the same sessions.
+
+Keys live under a prefix (default `bp:`): `bp:s:<id>` holds a session's blob (exact bytes,
+float64 never rounded) with a Redis TTL, `bp:expiry` is a sorted set of ids scored by their
+expiry in ms (the bookkeeping behind the cap, `count` and `sweep`, no SCAN), and
+`bp:lock:<id>` is a session's lock. Every write that touches both the blob and the sorted
+set is one Lua script, timed by the Redis server's clock (replicas' clocks may drift).
+
+Locks are redis-py `Lock`s: a random token set with NX and a lease (`LEASE` seconds). While
+held, one background thread per store renews every held lease, so a long step keeps its
+lock; a holder that dies (SIGKILL, lost machine) stops renewing and its lock is taken over
+when the lease runs out. Threads of one process queue on a threading lock first, so only
+one of them polls Redis. `save` is fenced by the lock's token: a holder whose lease was
+lost (renewal stalled past the lease) gets `LeaseLost` instead of overwriting the new
+holder's work.
+
+Trade-offs: a dead holder's sessions wait up to `LEASE` seconds (there is no pid to check
+across machines); polling is not fair between processes; `save` is as durable as the
+server is configured to be (an acknowledged step is in Redis's memory, and on disk only
+with AOF `appendfsync always`); the keys span hash slots, so Redis Cluster is not supported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from redis.lock import Lock
+
+from .base import LockTimeout, StoreFull, backoff
+
+log = logging.getLogger(__name__)
+LEASE = 5.0  # seconds a lock outlives its holder when the holder stops renewing (dies)
+RENEWALS_PER_LEASE = 4  # a held lease is renewed this often within one lease
+SOCKET_TIMEOUT = 10.0  # seconds a Redis command may take before it fails
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: blob, expiry set; ARGV: id, blob, ttl ms, cap → 1 stored, 0 full
+CREATE = _NOW_MS + """
+local ttl, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('ZCARD', KEYS[2]) >= cap then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= cap then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+return 1
+"""
+
+# KEYS: blob, expiry set, lock; ARGV: id, blob, ttl ms, token ('' = unfenced)
+# → 1 saved, 0 unknown session (deleted or expired), -1 the lock is not ours
+SAVE = _NOW_MS + """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
+local ttl = tonumber(ARGV[3])
+if not redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl, 'XX') then return 0 end
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+return 1
+"""
+
+# KEYS: blob, expiry set; ARGV: id → number of blobs deleted
+DELETE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+
+SWEEP = _NOW_MS + "return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)"
+COUNT = _NOW_MS + "return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')"
+
+
+class LeaseLost(LockTimeout):
+    """The lock's lease ran out while held (renewal stalled); the change was not saved."""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class RedisStore:
+    """Sessions in the Redis server at `url`, shared by every process that points at it."""
+
+    def __init__(self, url: str, prefix: str = "bp:", lease: float = LEASE) -> None:
+        self.prefix = prefix
+        self.lease = lease
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+            health_check_interval=30)
+        self._expiry = f"{prefix}expiry"
+        self._create = self._redis.register_script(CREATE)
+        self._save = self._redis.register_script(SAVE)
+        self._delete = self._redis.register_script(DELETE)
+        self._sweep = self._redis.register_script(SWEEP)
+        self._count = self._redis.register_script(COUNT)
+        self._guard = threading.Lock()
+        self._thread_locks: dict[str, threading.Lock] = {}
+        self._held: dict[str, Lock] = {}  # session id -> this process's Redis lock on it
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _blob_key(self, session_id: str) -> str:
+        return f"{self.prefix}s:{session_id}"
+
+    def _lock_key(self, session_id: str) -> str:
+        return f"{self.prefix}lock:{session_id}"
+
+    def load(self, session_id: str) -> bytes | None:
+        """Return the blob unless unknown or expired (Redis drops it at its TTL)."""
+        blob = self._redis.get(self._blob_key(session_id))
+        if isinstance(blob, str):
+            raise TypeError("the redis store needs raw bytes: drop decode_responses from the URL")
+        return blob
+
+    def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
+        """Store a new session within the cap (sweeping first when full), atomically."""
+        keys = [self._blob_key(session_id), self._expiry]
+        if not self._create(keys=keys, args=[session_id, blob, _ms(ttl), cap]):
+            raise StoreFull
+
+    def save(self, session_id: str, blob: bytes, ttl: float) -> None:
+        """Replace the blob and renew the lifetime, if this process still holds the lock."""
+        with self._guard:
+            held = self._held.get(session_id)
+        token = _token(held)
+        keys = [self._blob_key(session_id), self._expiry, self._lock_key(session_id)]
+        if self._save(keys=keys, args=[session_id, blob, _ms(ttl), token]) == -1:
+            raise LeaseLost(session_id)
+
+    def delete(self, session_id: str) -> bool:
+        """Remove the session."""
+        with self._guard:
+            self._thread_locks.pop(session_id, None)
+        keys = [self._blob_key(session_id), self._expiry]
+        return bool(self._delete(keys=keys, args=[session_id]))
+
+    @contextmanager
+    def lock(self, session_id: str, timeout: float) -> Iterator[None]:
+        """Hold the session's lock against other threads, processes and replicas."""
+        deadline = time.monotonic() + timeout
+        with self._guard:
+            local = self._thread_locks.setdefault(session_id, threading.Lock())
+        if not local.acquire(timeout=timeout):
+            raise LockTimeout(session_id)
+        try:
+            held = self._acquire(session_id, deadline)
+            with self._guard:
+                self._held[session_id] = held
+            self._start_renewer()
+            try:
+                yield
+            finally:
+                with self._guard:
+                    self._held.pop(session_id, None)
+                _release(held, session_id)
+        finally:
+            local.release()
+
+    def _acquire(self, session_id: str, deadline: float) -> Lock:
+        """Take the Redis lock, polling a live holder's lease until the deadline."""
+        held: Lock = self._redis.lock(self._lock_key(session_id), timeout=self.lease,
+                                      thread_local=False)
+        delays = backoff()
+        while not held.acquire(blocking=False):
+            delay = next(delays)
+            if time.monotonic() + delay > deadline:
+                raise LockTimeout(session_id)
+            time.sleep(delay)
+        return held
+
+    def _start_renewer(self) -> None:
+        with self._guard:
+            if self._renewer is None and not self._stop.is_set():
+                self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                                 name=f"redis-lock-renewer-{self.prefix}")
+                self._renewer.start()
+
+    def _renew(self) -> None:
+        """Extend every held lease to a full lease, `RENEWALS_PER_LEASE` times a lease."""
+        while not self._stop.wait(self.lease / RENEWALS_PER_LEASE):
+            with self._guard:
+                held = list(self._held.items())
+            for session_id, lock in held:
+                try:
+                    lock.extend(self.lease, replace_ttl=True)
+                except redis.exceptions.LockError:
+                    with self._guard:
+                        still_held = self._held.get(session_id) is lock
+                    if still_held:  # not merely released since the snapshot
+                        log.warning("lost the lease on session %s while holding it", session_id)
+                except redis.RedisError as err:
+                    log.warning("could not renew the lease on session %s: %s", session_id, err)
+
+    def sweep(self) -> int:
+        """Forget expired ids (their blobs are already gone by TTL); return how many."""
+        return int(self._sweep(keys=[self._expiry]))
+
+    def count(self) -> int:
+        """Return the number of live sessions."""
+        return int(self._count(keys=[self._expiry]))
+
+    def ping(self) -> bool:
+        """Return True when Redis answers."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        """Stop renewing and release the connections."""
+        self._stop.set()
+        renewer = self._renewer
+        if renewer is not None:
+            renewer.join(timeout=5)
+        self._redis.close()
+
+
+def _token(held: Lock | None) -> bytes:
+    """Return the held lock's token, or b'' when the caller holds none (an unfenced save)."""
+    if held is None:
+        return b""
+    token: Any = held.local.token
+    return token if isinstance(token, bytes) else b""
+
+
+def _release(held: Lock, session_id: str) -> None:
+    """Release the lock; if its lease was lost meanwhile, the new holder keeps it."""
+    try:
+        held.release()
+    except redis.exceptions.LockError:
+        log.warning("the lease on session %s ran out before release", session_id)
+    except redis.RedisError as err:
+        log.warning("could not release session %s (its lease will expire): %s", session_id, err)

@@ -1,0 +1,64 @@
+"""Fixtures of the session tests: a real redis-server on 127.0.0.1, without persistence."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import free_port
+
+REDIS_START_TIMEOUT = 10.0  # seconds to wait for the first PONG
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start Debian's redis-server on a free loopback port; yield its URL; shut it down."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed: `apt-get install -y redis-server` "
+                    "(.ci/run installs it); the redis store's tests need a real server",
+                    pytrace=False)
+    port = free_port()
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning",
+         "--logfile", str(workdir / "redis.log")],
+        stdin=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_pong(url, proc, workdir)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_for_pong(url: str, proc: subprocess.Popen[bytes], workdir: Path) -> None:
+    """Return once the server answers PING; fail with its log if it exits or stays silent."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    deadline = time.monotonic() + REDIS_START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log = (workdir / "redis.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"redis-server exited with {proc.returncode}:\n{log}",
+                            pytrace=False)
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail(f"redis-server did not answer PING at {url} in time", pytrace=False)
+    finally:
+        client.close()

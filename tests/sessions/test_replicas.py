@@ -1,0 +1,125 @@
+"""Two uvicorn replicas sharing one Redis: a session follows the store, not the process."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+STEP = re.compile(r'data-step="(\d+)"')  # the toolbar's step counter in a play frame
+
+
+@pytest.fixture
+def replicas(server_factory: type[Server], tmp_path: Path,
+             redis_url: str) -> tuple[Server, Server]:
+    """Start replicas A and B on two ports, both with store=redis on the same server."""
+    env = {"STORE": "redis", "REDIS_URL": redis_url}
+    a = server_factory(tmp_path / "a", env=env)
+    b = server_factory(tmp_path / "b", env=env)
+    a.start()
+    b.start()
+    return a, b  # server_factory stops both
+
+
+def test_a_session_made_on_a_is_read_edited_and_stepped_on_b(
+        replicas: tuple[Server, Server]) -> None:
+    a, b = replicas
+    created = httpx.post(f"{a.url}/api/sessions", json={"example": "origin"})
+    assert created.status_code == 201
+    sid = created.json()["id"]
+    assert httpx.get(f"{b.url}/api/sessions/{sid}").json() == created.json()
+    edited = httpx.patch(f"{b.url}/api/sessions/{sid}",
+                         json={"optimizer": {"name": "sgd", "learning_rate": 0.25}})
+    assert edited.status_code == 200
+    stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"iterations": 3})
+    assert stepped.status_code == 200
+    assert stepped.json()["step"] == 3
+    on_a = httpx.get(f"{a.url}/api/sessions/{sid}").json()
+    assert on_a["step"] == 3
+    assert on_a["spec"]["optimizer"]["learning_rate"] == 0.25
+    export_a = httpx.get(f"{a.url}/api/sessions/{sid}/export").json()
+    export_b = httpx.get(f"{b.url}/api/sessions/{sid}/export").json()
+    export_a.pop("exported_at")
+    export_b.pop("exported_at")
+    assert export_a == export_b  # float64 compared exactly, as each replica decodes the blob
+
+
+async def _steps_across(urls: list[str], session_id: str, count: int) -> list[int]:
+    limits = httpx.Limits(max_connections=count)
+    clients = [httpx.AsyncClient(base_url=u, timeout=60, limits=limits) for u in urls]
+    try:
+        replies = await asyncio.gather(*(
+            clients[i % len(clients)].post(f"/api/sessions/{session_id}/step",
+                                           json={"iterations": 1})
+            for i in range(count)))
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies
+                                                        if r.status_code != 200][:3]
+    return [r.json()["step"] for r in replies]
+
+
+def test_64_concurrent_steps_split_across_replicas_end_at_step_64(
+        replicas: tuple[Server, Server]) -> None:
+    a, b = replicas
+    sid = httpx.post(f"{a.url}/api/sessions", json={"example": "origin"}).json()["id"]
+    steps = asyncio.run(_steps_across([a.url, b.url], sid, 64))
+    assert sorted(steps) == list(range(1, 65))
+    assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == 64
+    assert httpx.get(f"{b.url}/api/sessions/{sid}").json()["step"] == 64
+
+
+def _play(url: str, session_id: str, acknowledged: list[int], stop: threading.Event) -> None:
+    """Post play frames 0, 1, 2… as the page does; record each acknowledged step."""
+    frame = 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            try:
+                reply = client.post(f"/s/{session_id}/play", data={"frame": str(frame)})
+            except httpx.TransportError:
+                return  # the replica died mid-frame: that frame was never acknowledged
+            assert reply.status_code == 200, reply.text[:300]
+            match = STEP.search(reply.text)
+            assert match is not None
+            acknowledged.append(int(match.group(1)))
+            frame += 1
+
+
+def test_killing_a_mid_play_loses_no_acknowledged_step_and_b_goes_on(
+        replicas: tuple[Server, Server]) -> None:
+    a, b = replicas
+    sid = httpx.post(f"{a.url}/api/sessions", json={"example": "xor"}).json()["id"]
+    acknowledged: list[int] = []
+    stop = threading.Event()
+    player = threading.Thread(target=_play, args=(a.url, sid, acknowledged, stop))
+    player.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 5 and time.monotonic() < deadline and player.is_alive():
+        time.sleep(0.02)
+    assert len(acknowledged) >= 5
+    a.kill()  # SIGKILL, most likely mid-frame while A holds the session's lock
+    stop.set()
+    player.join(30)
+    assert not player.is_alive()
+    assert acknowledged == sorted(acknowledged)
+    assert acknowledged[-1] > 0
+    on_b = httpx.get(f"{b.url}/api/sessions/{sid}").json()
+    assert on_b["step"] >= acknowledged[-1]
+    # B goes on: the session is still playing, so B serves its next frames and steps
+    frame = httpx.post(f"{b.url}/s/{sid}/play", data={"frame": "99"}, timeout=30)
+    assert frame.status_code == 200
+    match = STEP.search(frame.text)
+    assert match is not None
+    assert int(match.group(1)) > on_b["step"]
+    stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"iterations": 1},
+                         timeout=30)
+    assert stepped.status_code == 200
+    assert stepped.json()["step"] == int(match.group(1)) + 1
