@@ -94,6 +94,14 @@ class DatasetFields(Strict):
         "x1, x2, x1_squared, x2_squared, x1_times_x2, sin_x1, sin_x2"))
 
 
+class CsvFields(Strict):
+    """Your own data: a CSV or TSV with a header row, and the columns to use."""
+
+    text: Annotated[str, Field(min_length=1)]
+    inputs: list[str] = Field(description="header names (or 0-based numbers) of the inputs")
+    targets: list[str] = Field(description="header names (or 0-based numbers) of the targets")
+
+
 class SpecFields(Strict):
     """The fields of a network spec and its data (all optional here)."""
 
@@ -122,6 +130,7 @@ class SessionCreate(SpecFields):
         "examples": [ORIGIN_EXAMPLE, SPEC_EXAMPLE]})
 
     example: str | None = Field(None, description="origin or xor; other fields override it")
+    csv: CsvFields | None = Field(None, description="take inputs and targets from a CSV")
     title: Annotated[str, Field(max_length=200)] | None = None
     parameters: list[ParametersEntry | None] | None = Field(
         None, description="explicit starting matrices, one entry per transition")

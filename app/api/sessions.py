@@ -16,6 +16,7 @@ from . import serialize
 from .schemas import (
     CheckOut,
     CheckRequest,
+    CsvFields,
     ErrorOut,
     ForkRequest,
     HistoryOut,
@@ -236,6 +237,14 @@ def fork_session(*, session_id: str, service: Service, response: Response, reque
     changes = body.model_dump(exclude_unset=True) if body else None
     session = service.fork(session_id, changes)
     response.headers["Location"] = str(request.url_for("get_session", session_id=session.id))
+    return _public(service, session, response)
+
+
+@router.post("/{session_id}/csv", response_model=SessionPublic)
+def upload_csv(*, session_id: str, body: CsvFields, service: Service,
+               response: Response) -> dict[str, Any]:
+    """Replace the data with columns of a CSV (header row); layer sizes follow the columns."""
+    session = service.load_csv(session_id, body.text, body.inputs, body.targets)
     return _public(service, session, response)
 
 

@@ -43,7 +43,7 @@ from app.engine.trace import Trace, evaluate, predict, trace
 from app.engine.train import Progress, Trainer, next_rows
 from app.settings import Settings
 
-from . import building, checking, documents, history
+from . import building, checking, csvdata, documents, history
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
@@ -118,6 +118,14 @@ class SessionService:
             return base
         if body.get("dataset") is not None:
             return self._new_dataset_session(body, now)
+        if body.get("csv") is not None:
+            table = csvdata.parse(body["csv"].get("text", ""), body["csv"].get("inputs") or [],
+                                  body["csv"].get("targets") or [], self.settings)
+            layers = list(body.get("layers") or [0, 4, 0])
+            layers[0], layers[-1] = len(table.input_names), len(table.target_names)
+            body = {**{k: v for k, v in body.items() if k != "csv"}, "layers": layers,
+                    "inputs": table.inputs, "targets": table.targets,
+                    "title": body.get("title") or "Uploaded data"}
         for name in ("layers", "inputs", "targets"):
             if body.get(name) is None:
                 raise ServiceError(422, "missing", f"{name} is required (or give an example "
@@ -142,8 +150,9 @@ class SessionService:
         if not layers or not all(isinstance(v, int) for v in layers):
             raise ServiceError(422, "invalid", "must be a list of whole numbers", "layers")
         layers[0], layers[-1] = x.shape[1], y.shape[1]
-        given = {k: v for k, v in body.items()
-                 if v is not None and k not in ("dataset", "inputs", "targets", "parameters")}
+        given = {k: v for k, v in body.items()  # batch_size None (full batch) is a choice
+                 if (v is not None or k == "batch_size")
+                 and k not in ("dataset", "inputs", "targets", "parameters")}
         merged = {"optimizer": {"name": "sgd", "learning_rate": 0.03}, "batch_size": 10,
                   **building.PROBLEM_DEFAULTS[building.problem_kind(problem)], **given,
                   "layers": layers}
@@ -260,9 +269,22 @@ class SessionService:
         return self._mutate(session_id, lambda s: self._apply_changes(s, changes), if_match,
                             label=_describe(changes))
 
+    def load_csv(self, session_id: str, text: str, inputs: list[str],
+                 targets: list[str]) -> Session:
+        """Replace the data with columns of a CSV; the layer sizes follow the columns."""
+        table = csvdata.parse(text, inputs, targets, self.settings)
+
+        def change(s: Session) -> None:
+            layers = list(s.spec.layers)
+            layers[0], layers[-1] = len(table.input_names), len(table.target_names)
+            self._apply_changes(s, {"inputs": table.inputs, "targets": table.targets,
+                                    "layers": layers, "uploaded": True})
+
+        return self._mutate(session_id, change, label="upload CSV")
+
     def _apply_changes(self, s: Session, changes: dict[str, Any],
                        initial: bool = False) -> None:
-        problem = s.problem
+        problem = None if changes.get("uploaded") else s.problem
         if changes.get("dataset") is not None:
             recipe = {**(s.problem.recipe if s.problem else {}), **changes["dataset"]}
             problem, x, y = building.build_problem(recipe, self.settings)
@@ -298,7 +320,7 @@ class SessionService:
         if problem is not s.problem:
             s.problem = problem
             s.test_steps, s.test_losses = [], []
-        elif data_changed and problem is not None and "dataset" not in changes:
+        elif data_changed and problem is not None and changes.get("dataset") is None:
             problem.recipe["edited"] = True  # hand edits: the recipe no longer recreates it
         if (structural or data_changed) and not initial:
             s.edits.append(s.progress.step)

@@ -30,7 +30,7 @@ from app.engine.trace import Trace, with_ones
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import images, matrices, svg
+from . import images, matrices, recipes, svg
 from .format import num, sub, sup
 
 Array = NDArray[np.float64]
@@ -52,6 +52,7 @@ class View:
     gradcheck: bool = False
     show_test: bool = False
     discrete: bool = False
+    hide: frozenset[str] = frozenset()  # panels a teacher hid (classroom mode)
 
     def query(self) -> str:
         """Return the preferences as a query string."""
@@ -85,6 +86,7 @@ def view_from(values: dict[str, Any], readonly: bool = False) -> View:
         gradcheck=_flag(values, "v_gradcheck", False),
         show_test=_flag(values, "v_test", False),
         discrete=_flag(values, "v_discrete", False),
+        hide=frozenset(h for h in str(values.get("v_hide") or "").split(",") if h),
     )
 
 
@@ -239,6 +241,7 @@ NEEDS: dict[str, set[str]] = {  # what each block of session.html reads, beyond 
     "walkthrough": {"layers", "updates"},
     "matrices": {"layers"},
     "diagnostics": {"symmetry", "activity", "diag"},
+    "distributions": {"full"},
     "columns": {"symmetry", "full", "curve"},
 }
 
@@ -275,6 +278,9 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         "num": num, "sub": sub, "sup": sup,
         "is_origin": _shows_origin(s),
         "max_layers": service.settings.max_transitions + 1,
+        "max_observations": service.settings.max_observations,
+        "recipe": recipes.to_query(s, []) if recipes.shareable(s) else None,
+        "panels": recipes.PANELS,
         "max_neurons": service.settings.max_neurons,
     }
     if "symmetry" in wanted:
@@ -284,6 +290,7 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
         values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
         ctx["outputs"] = full.forward[-1].a
+        ctx["distributions"] = distributions(full)
     if "maps" in wanted and s.problem is not None:
         ctx["plane"] = plane_context(service, s, v)
     if "full" in wanted:
@@ -316,6 +323,20 @@ def _to_px(points: Array) -> list[tuple[float, float]]:
     half = PLANE_PX / 2
     return [(half + float(x) / RADIUS * half, half - float(y) / RADIUS * half)
             for x, y in points]
+
+
+def distributions(full: Trace) -> list[dict[str, Any]]:
+    """Return per-layer histograms of the activations and of δ = ∂C/∂n, over all the data."""
+    out = []
+    for f in full.forward:
+        bounds = ACTIVATIONS[f.activation].bounds
+        delta = full.backward_for(f.layer).delta
+        finite = np.abs(delta[np.isfinite(delta)])
+        reach = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        out.append({"layer": f.layer, "activation": f.activation,
+                    "a": svg.histogram(f.a, bounds=bounds),
+                    "delta": svg.histogram(delta, bounds=(-reach, reach))})  # centred on 0
+    return out
 
 
 def plane_context(service: SessionService, s: Session, v: View) -> dict[str, Any]:

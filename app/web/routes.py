@@ -27,7 +27,7 @@ from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import context, forms, matrices
+from . import context, forms, matrices, recipes
 from .format import num
 from .templating import environment
 
@@ -35,9 +35,10 @@ Service = Annotated[SessionService, Depends(get_service)]
 router = APIRouter(include_in_schema=False)
 
 EVERY = ("toolbar", "banners", "plane", "diagram", "loss", "data", "architecture", "init",
-         "training", "stepper", "walkthrough", "matrices", "diagnostics", "check")
+         "training", "stepper", "walkthrough", "matrices", "diagnostics", "distributions",
+         "check")
 RESULTS = ("toolbar", "banners", "plane", "diagram", "loss", "stepper", "walkthrough",
-           "matrices", "diagnostics")
+           "matrices", "diagnostics", "distributions")
 FRAME_SECONDS = 0.025  # training per frame of play: ~20 frames/s with rendering and swapping
 HEAVY_EVERY = 5  # matrices, walkthrough and diagnostics refresh every 5th frame of play
 
@@ -184,6 +185,36 @@ def _new_body(form: dict[str, Any]) -> dict[str, Any]:
             form.get("learning_rate", 0.5), "learning_rate", low=1e-12)},
         "inputs": inputs, "targets": targets,
     }
+
+
+@router.get("/r")
+def open_recipe(request: Request, service: Service) -> Response:
+    """Create a fresh session from a recipe link and open it (with its hidden controls)."""
+    query = dict(request.query_params)
+    try:
+        body = recipes.to_body(query)
+    except ValueError:
+        raise ServiceError(422, "invalid", "This recipe link is damaged: a number in it does "
+                           "not read as a number.") from None
+    s = service.create(body)
+    hide = ",".join(h for h in query.get("hide", "").split(",") if h in recipes.PANELS)
+    return _redirect(request, f"/s/{s.id}" + (f"?v_hide={hide}" if hide else ""))
+
+
+@router.get("/s/{session_id}/recipe", response_class=HTMLResponse)
+def get_recipe_link(session_id: str, request: Request, service: Service) -> HTMLResponse:
+    """Return the recipe link of a session, hiding the chosen controls."""
+    s = service.get(session_id)
+    if not recipes.shareable(s):
+        return HTMLResponse('<p class="hint">Recipe links rebuild generated datasets; this '
+                            "session's data was typed or uploaded, so share its session or "
+                            "copy link instead.</p>")
+    hide = [h for h in request.query_params.getlist("hide") if h in recipes.PANELS]
+    url = f"{str(request.base_url).rstrip('/')}/r?{recipes.to_query(s, hide)}"
+    link = escape(url)
+    return HTMLResponse(f'<a href="{link}" id="recipe-url">Recipe link</a> '
+                        f'<button type="button" class="linkish" data-copy="{link}">copy</button>'
+                        f'<textarea readonly rows="3" aria-label="Recipe link">{link}</textarea>')
 
 
 @router.get("/s/{session_id}", response_class=HTMLResponse)
@@ -559,7 +590,7 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     heavy = frame % HEAVY_EVERY == 0
     blocks = ["player", "toolbar", "banners", "plane", "diagram", "loss"]
     if heavy:
-        blocks += ["stepper", "walkthrough", "matrices", "diagnostics"]
+        blocks += ["stepper", "walkthrough", "matrices", "diagnostics", "distributions"]
     elapsed = time.perf_counter() - started
     rate = f"{outcome.iterations_run / max(elapsed, 1e-6):,.0f} iterations/s"
     return _panels(request, service, s, view, blocks, playing=s.playing, frame=frame,
@@ -734,6 +765,35 @@ def compare_step(a: str, b: str, request: Request, service: Service, form: Field
     html = render_blocks(environment(), "compare.html", ["columns"], pair=pair, a=a, b=b,
                          view=view, mx=_macros(), oob=True)
     return HTMLResponse(html)
+
+
+@router.post("/s/{session_id}/csv")
+async def upload_csv(session_id: str, request: Request, service: Service,
+                     file: Annotated[UploadFile, File()]) -> Response:
+    """Replace the data with columns of an uploaded CSV/TSV (header row)."""
+    data = await request.form()
+    view = context.view_from(_values(request, dict(data)))
+
+    def names(key: str) -> list[str]:
+        return [n.strip() for n in str(data.get(key) or "").split(",") if n.strip()]
+
+    try:
+        raw = await file.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ServiceError(422, "invalid", "the file is not UTF-8 text: save it as CSV "
+                               "(UTF-8).", "csv") from None
+        s = await run_in_threadpool(service.load_csv, session_id, text, names("inputs"),
+                                    names("targets"))
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        return error_html(err, "csv")
+    return await run_in_threadpool(_panels, request, service, s, view, EVERY, _clear("csv")
+                                   + _toast(f"Loaded {s.inputs.shape[0]} rows: "
+                                            f"{s.spec.layers[0]} inputs, {s.spec.layers[-1]} "
+                                            "targets."))
 
 
 @router.post("/import")

@@ -196,3 +196,35 @@ def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
     return Curve(width, height, "M" + " L".join(coords), points, marks, label(y1), label(y0),
                  str(int(x0)), str(int(x1)), log, False,
                  "M" + " L".join(test_coords) if test_coords else "")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Bars of one distribution, ready to draw."""
+
+    bars: list[tuple[float, float, float, str]]  # x, y, height, title
+    bar_width: float
+    low: str
+    high: str
+    width: float
+    height: float
+    count: int
+
+
+def histogram(values: Array, bins: int = 24, width: float = 180, height: float = 56,
+              bounds: tuple[float, float] | None = None) -> Histogram:
+    """Return a histogram of the finite values (over `bounds` when given)."""
+    finite = values[np.isfinite(values)].ravel()
+    if finite.size == 0:
+        return Histogram([], 0, "", "", width, height, 0)
+    lo, hi = bounds if bounds else (float(finite.min()), float(finite.max()))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(finite, bins=bins, range=(lo, hi))
+    top = max(int(counts.max()), 1)
+    bar_width = width / bins
+    bars = [(i * bar_width, height - height * c / top, height * c / top,
+             f"{c} values in [{edges[i]:.3g}, {edges[i + 1]:.3g})")
+            for i, c in enumerate(counts.tolist())]
+    return Histogram(bars, bar_width, f"{lo:.3g}", f"{hi:.3g}", width, height,
+                     int(finite.size))
