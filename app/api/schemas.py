@@ -146,6 +146,15 @@ class CellEdit(Strict):
     value: Finite
 
 
+class DataCellEdit(Strict):
+    """Set one input or target value."""
+
+    kind: Literal["inputs", "targets"]
+    row: NonNegative
+    column: NonNegative
+    value: Finite
+
+
 class SessionUpdate(SpecFields):
     """Edit a session: spec, data, hyper-parameters, whole matrices or single cells."""
 
@@ -158,6 +167,7 @@ class SessionUpdate(SpecFields):
     title: Annotated[str, Field(max_length=200)] | None = None
     parameters: list[ParametersEntry | None] | None = None
     cells: list[CellEdit] | None = None
+    data_cells: list[DataCellEdit] | None = None
 
 
 class ForkRequest(SessionUpdate):

@@ -152,6 +152,25 @@ def set_cell(spec: NetworkSpec, params: Parameters, cell: dict[str, Any],
     return tuple(out)
 
 
+def set_data_cells(inputs: np.ndarray, targets: np.ndarray,
+                   cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return {"inputs"/"targets": rows} with single cells changed (only what changed)."""
+    data = {"inputs": inputs, "targets": targets}
+    edited: dict[str, list[list[float]]] = {}
+    for i, cell in enumerate(cells):
+        kind = cell["kind"]
+        rows = edited.setdefault(kind, data[kind].tolist())
+        r, c = cell["row"], cell["column"]
+        if not 0 <= r < len(rows):
+            raise ServiceError(422, "invalid", f"row must be 0…{len(rows) - 1}",
+                               f"data_cells[{i}].row", len(rows) - 1)
+        if not 0 <= c < len(rows[0]):
+            raise ServiceError(422, "invalid", f"column must be 0…{len(rows[0]) - 1}",
+                               f"data_cells[{i}].column", len(rows[0]) - 1)
+        rows[r][c] = cell["value"]
+    return edited
+
+
 def reshape_parameters(old_spec: NetworkSpec, new_spec: NetworkSpec,
                        params: Parameters) -> Parameters:
     """Keep every transition whose shape is unchanged; re-initialise the others."""

@@ -291,6 +291,9 @@ class SessionService:
             layers = list(changes.get("layers") or s.spec.layers)
             layers[0], layers[-1] = x.shape[1], y.shape[1]
             changes = {**changes, "inputs": x.tolist(), "targets": y.tolist(), "layers": layers}
+        if changes.get("data_cells"):
+            changes = {**changes, **building.set_data_cells(s.inputs, s.targets,
+                                                            changes["data_cells"])}
         spec_changes = {k: changes[k] for k in building.SPEC_FIELDS if k in changes}
         spec = s.spec
         if spec_changes:

@@ -273,21 +273,18 @@ def _edit(request: Request, service: SessionService, session_id: str,
 @router.post("/s/{session_id}/cell")
 def edit_data_cell(session_id: str, request: Request, service: Service,
                    form: Fields) -> HTMLResponse:
-    """Change one input or target cell."""
+    """Change one input or target cell (one load and one save, under the lock)."""
     kind = "targets" if form.get("kind") == "targets" else "inputs"
-    s = service.get(session_id)
-    matrix = (s.targets if kind == "targets" else s.inputs).tolist()
     try:
-        r = int(forms.number(form.get("row"), "row", integer=True, low=0,
-                             high=len(matrix) - 1))
-        c = int(forms.number(form.get("column"), "column", integer=True, low=0,
-                             high=len(matrix[0]) - 1))
+        r = int(forms.number(form.get("row"), "data", integer=True, low=0))
+        c = int(forms.number(form.get("column"), "data", integer=True, low=0))
         slot = f"{kind}-{r}-{c}"
-        matrix[r][c] = forms.number(form.get("value"), slot)
+        value = forms.number(form.get("value"), slot)
     except ServiceError as err:
         return error_html(err, err.field if err.field and "-" in err.field else "data")
     blocks = [b for b in EVERY if b != "data"]  # keep focus in the grid
-    return _edit(request, service, session_id, {kind: matrix}, slot, form, blocks)
+    cell = {"kind": kind, "row": r, "column": c, "value": value}
+    return _edit(request, service, session_id, {"data_cells": [cell]}, slot, form, blocks)
 
 
 @router.post("/s/{session_id}/rows")
