@@ -160,20 +160,10 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
     if min(progress.step, progress.epoch, progress.cursor) < 0 or progress.cursor >= len(inputs):
         raise ServiceError(422, "invalid", "step, epoch and cursor must be ≥ 0 and the cursor "
                            "below the number of observations", "progress")
-    hist = doc.get("history") or {"step": [], "loss": []}
-    steps = [int(v) for v in hist.get("step", [])]
-    losses = [float(v) for v in hist.get("loss", [])]
-    if len(steps) != len(losses) or not all(math.isfinite(v) for v in losses):
-        raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
-                           "finite losses", "history")
+    steps, losses = _read_history(doc, "history")
     div = doc.get("divergence")
     problem = _read_problem(doc.get("problem"), spec.layers[0], spec.layers[-1])
-    tests = doc.get("test_history") or {"step": [], "loss": []}
-    test_steps = [int(v) for v in tests.get("step", [])]
-    test_losses = [float(v) for v in tests.get("loss", [])]
-    if len(test_steps) != len(test_losses) or not all(math.isfinite(v) for v in test_losses):
-        raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
-                           "finite losses", "test_history")
+    test_steps, test_losses = _read_history(doc, "test_history")
     now = time.time()
     return Session(
         new_id, spec, inputs, targets, params, initial, state, now, now,
@@ -185,6 +175,17 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
         title=str(doc.get("title") or ""), example=doc.get("example"),
         problem=problem, test_steps=test_steps, test_losses=test_losses,
     )
+
+
+def _read_history(doc: dict[str, Any], field: str) -> tuple[list[int], list[float]]:
+    """Return a {"step", "loss"} history of the document, checked."""
+    hist = doc.get(field) or {"step": [], "loss": []}
+    steps = [int(v) for v in hist.get("step", [])]
+    losses = [float(v) for v in hist.get("loss", [])]
+    if len(steps) != len(losses) or not all(math.isfinite(v) for v in losses):
+        raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
+                           "finite losses", field)
+    return steps, losses
 
 
 def _read_problem(data: Any, n_in: int, n_out: int) -> Problem | None:

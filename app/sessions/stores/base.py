@@ -8,8 +8,9 @@ is released when its lease runs out. `save` is durable when it returns.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
@@ -58,3 +59,29 @@ def backoff(first: float = 0.001, cap: float = 0.02) -> Iterator[float]:
     while True:
         yield delay
         delay = min(delay * 2, cap)
+
+
+class LocalLocks:
+    """One threading lock per session id: threads of one process queue here first, so only
+    one of them at a time competes for the store's cross-process lock."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, session_id: str, timeout: float) -> Iterator[None]:
+        """Hold the session's lock in this process (raise LockTimeout)."""
+        with self._guard:
+            lock = self._locks.setdefault(session_id, threading.Lock())
+        if not lock.acquire(timeout=timeout):
+            raise LockTimeout(session_id)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def forget(self, session_id: str) -> None:
+        """Drop the lock of a deleted session."""
+        with self._guard:
+            self._locks.pop(session_id, None)

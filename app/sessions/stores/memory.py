@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-from .base import LockTimeout, StoreFull
+from .base import LocalLocks, StoreFull
 
 
 class MemoryStore:
@@ -16,7 +15,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, float]] = {}  # id -> (blob, expires_at)
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._local_locks = LocalLocks()
 
     def load(self, session_id: str) -> bytes | None:
         """Return the blob unless unknown or expired."""
@@ -45,24 +44,16 @@ class MemoryStore:
         with self._guard:
             return self._blobs.pop(session_id, None) is not None
 
-    @contextmanager
-    def lock(self, session_id: str, timeout: float) -> Iterator[None]:
-        """Hold the session's threading lock."""
-        with self._guard:
-            lock = self._locks.setdefault(session_id, threading.Lock())
-        if not lock.acquire(timeout=timeout):
-            raise LockTimeout(session_id)
-        try:
-            yield
-        finally:
-            lock.release()
+    def lock(self, session_id: str, timeout: float) -> AbstractContextManager[None]:
+        """Hold the session's threading lock (one process is all a memory store serves)."""
+        return self._local_locks.hold(session_id, timeout)
 
     def _sweep_locked(self) -> int:
         now = time.time()
         dead = [k for k, (_, exp) in self._blobs.items() if exp <= now]
         for k in dead:
             del self._blobs[k]
-            self._locks.pop(k, None)
+            self._local_locks.forget(k)
         return len(dead)
 
     def sweep(self) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
-from .base import LockTimeout, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, StoreFull, backoff
 
 log = logging.getLogger(__name__)
 LEASE = 5.0  # seconds a lock outlives its holder when the holder stops renewing (dies)
@@ -100,7 +100,7 @@ class RedisStore:
         self._sweep = self._redis.register_script(SWEEP)
         self._count = self._redis.register_script(COUNT)
         self._guard = threading.Lock()
-        self._thread_locks: dict[str, threading.Lock] = {}
+        self._local_locks = LocalLocks()
         self._held: dict[str, Lock] = {}  # session id -> this process's Redis lock on it
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -135,8 +135,7 @@ class RedisStore:
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
-        with self._guard:
-            self._thread_locks.pop(session_id, None)
+        self._local_locks.forget(session_id)
         keys = [self._blob_key(session_id), self._expiry]
         return bool(self._delete(keys=keys, args=[session_id]))
 
@@ -144,11 +143,7 @@ class RedisStore:
     def lock(self, session_id: str, timeout: float) -> Iterator[None]:
         """Hold the session's lock against other threads, processes and replicas."""
         deadline = time.monotonic() + timeout
-        with self._guard:
-            local = self._thread_locks.setdefault(session_id, threading.Lock())
-        if not local.acquire(timeout=timeout):
-            raise LockTimeout(session_id)
-        try:
+        with self._local_locks.hold(session_id, timeout):
             held = self._acquire(session_id, deadline)
             with self._guard:
                 self._held[session_id] = held
@@ -159,8 +154,6 @@ class RedisStore:
                 with self._guard:
                     self._held.pop(session_id, None)
                 _release(held, session_id)
-        finally:
-            local.release()
 
     def _acquire(self, session_id: str, deadline: float) -> Lock:
         """Take the Redis lock, polling a live holder's lease until the deadline."""

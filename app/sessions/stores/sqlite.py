@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import LockTimeout, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, StoreFull, backoff
 
 LEASE = 30.0  # seconds a lock is held at most if its holder stops renewing (dies)
 BUSY_TIMEOUT_MS = 10_000
@@ -66,8 +66,7 @@ class SqliteStore:
                              f"got {synchronous!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._guard = threading.Lock()
-        self._thread_locks: dict[str, threading.Lock] = {}
+        self._local_locks = LocalLocks()
         with self._connect(self.synchronous) as conn:
             conn.executescript(SCHEMA)
 
@@ -130,27 +129,20 @@ class SqliteStore:
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
         cur = self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-        with self._guard:
-            self._thread_locks.pop(session_id, None)
+        self._local_locks.forget(session_id)
         return cur.rowcount > 0
 
     @contextmanager
     def lock(self, session_id: str, timeout: float) -> Iterator[None]:
         """Hold the session's lock against other threads and other processes."""
         deadline = time.monotonic() + timeout
-        with self._guard:
-            local = self._thread_locks.setdefault(session_id, threading.Lock())
-        if not local.acquire(timeout=timeout):
-            raise LockTimeout(session_id)
-        try:
+        with self._local_locks.hold(session_id, timeout):
             token = self._acquire_row(session_id, deadline)
             try:
                 yield
             finally:
                 self._locks_db.execute("DELETE FROM locks WHERE id = ? AND token = ?",
                                        (session_id, token))
-        finally:
-            local.release()
 
     def _acquire_row(self, session_id: str, deadline: float) -> str:
         """Take the lock row, waiting for a live holder until the deadline."""
