@@ -42,7 +42,8 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start uvicorn and wait until /healthz answers."""
-        env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir), **self.env}
+        env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir),
+               "CREATE_RATE": "0", **self.env}  # tests create many sessions from one address
         cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
                "--host", "127.0.0.1", "--port", str(self.port), "--workers",
                str(self.workers), "--log-level", "warning"]

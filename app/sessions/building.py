@@ -204,7 +204,7 @@ def build_problem(recipe: dict[str, Any],
         data = generate(spec)
         ratio = 0.5 if recipe.get("test_ratio") is None else recipe["test_ratio"]
         train, test = split(data, ratio, spec.seed)
-        names = list(recipe.get("features") or ["x1", "x2"])
+        names = list(["x1", "x2"] if recipe.get("features") is None else recipe["features"])
         train_x = featurize(train.inputs, names)  # (train, features)
         test_x = featurize(test.inputs, names)  # (test, features)
     except SpecError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from app.settings import Settings
@@ -53,9 +53,19 @@ def parse(text: str, inputs: Sequence[str], targets: Sequence[str],
     With no targets chosen, the last column is the target; with no inputs chosen, every
     other column is an input.
     """
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)  # the header says how fields are separated
-    rows = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    try:
+        return _read(csv.reader(io.StringIO(text), delimiter=delimiter), inputs, targets,
+                     settings)
+    except csv.Error as err:
+        raise ServiceError(422, "invalid", f"not readable as CSV: {err}.", "csv") from None
+
+
+def _read(rows: Iterator[list[str]], inputs: Sequence[str], targets: Sequence[str],
+          settings: Settings) -> Table:
+    """Read the header and the chosen columns of every row."""
     header = [h.strip() for h in next(rows, [])]
     if not header or not any(header):
         raise ServiceError(422, "invalid", "the file is empty: it needs a header row and "

@@ -45,7 +45,7 @@ from app.settings import Settings
 
 from . import building, checking, csvdata, documents, history
 from .errors import ServiceError, not_found, over_limit
-from .model import Divergence, Session, Snapshot, dumps, loads
+from .model import Divergence, Problem, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
 
 log = logging.getLogger(__name__)
@@ -287,10 +287,12 @@ class SessionService:
         problem = None if changes.get("uploaded") else s.problem
         if changes.get("dataset") is not None:
             recipe = {**(s.problem.recipe if s.problem else {}), **changes["dataset"]}
+            recipe.pop("edited", None)
             problem, x, y = building.build_problem(recipe, self.settings)
             layers = list(changes.get("layers") or s.spec.layers)
             layers[0], layers[-1] = x.shape[1], y.shape[1]
-            changes = {**changes, "inputs": x.tolist(), "targets": y.tolist(), "layers": layers}
+            changes = {**self._output_defaults(s, problem, changes), **changes,
+                       "inputs": x.tolist(), "targets": y.tolist(), "layers": layers}
         if changes.get("data_cells"):
             changes = {**changes, **building.set_data_cells(s.inputs, s.targets,
                                                             changes["data_cells"])}
@@ -304,7 +306,8 @@ class SessionService:
                 spec, changes.get("inputs", s.inputs.tolist()),
                 changes.get("targets", s.targets.tolist()), self.settings)
         params = building.reshape_parameters(s.spec, spec, s.parameters)
-        s.initial = building.reshape_parameters(s.spec, spec, s.initial)
+        if spec.shapes() != s.spec.shapes():
+            s.initial = initialize(spec)  # a fresh draw: what a recipe of this spec rebuilds
         if changes.get("parameters") is not None:
             params = building.explicit_parameters(spec, changes["parameters"], params)
         for i, cell in enumerate(changes.get("cells") or []):
@@ -323,12 +326,44 @@ class SessionService:
         if problem is not s.problem:
             s.problem = problem
             s.test_steps, s.test_losses = [], []
+        if changes.get("dataset") is not None:
+            self._restart(s)  # a new problem starts afresh, as in TensorFlow Playground
         elif data_changed and problem is not None and changes.get("dataset") is None:
             problem.recipe["edited"] = True  # hand edits: the recipe no longer recreates it
-        if (structural or data_changed) and not initial:
+        if (structural or data_changed) and not initial and changes.get("dataset") is None:
             s.edits.append(s.progress.step)
             s.phase = 0
         self._refresh(s)
+        if changes.get("dataset") is not None:
+            self._record_test_loss(s)
+
+    def _restart(self, s: Session) -> None:
+        """Draw fresh initial parameters and go back to step 0 with no history."""
+        s.parameters = s.initial = initialize(s.spec)
+        s.state = new_state(s.spec.optimizer, flat(s.parameters))
+        s.progress = Progress()
+        s.history_steps, s.history_losses, s.edits, s.phase = [], [], [], 0
+        s.test_steps, s.test_losses = [], []
+
+    def _output_defaults(self, s: Session, problem: Problem,
+                         changes: dict[str, Any]) -> dict[str, Any]:
+        """Return the output activation and loss a new kind of problem needs, unless chosen.
+
+        Switching circle → plane must not keep a sigmoid and binary cross-entropy that the
+        regression targets cannot meet; switching between two binary sets keeps them.
+        """
+        kind = building.problem_kind(problem)
+        if s.problem is not None and building.problem_kind(s.problem) == kind:
+            return {}
+        if "loss" in changes or "output_activation" in changes or "activations" in changes:
+            return {}
+        wanted = building.PROBLEM_DEFAULTS[kind]
+        out: dict[str, Any] = {"loss": wanted["loss"]}
+        if s.spec.activations is None:
+            out["output_activation"] = wanted["output_activation"]
+        else:
+            out["activations"] = [*s.spec.activations[:-1], wanted["output_activation"]]
+        return out
 
     def _refresh(self, s: Session) -> None:
         """Recompute the loss and the status: diverged if any value of a step is not finite.
@@ -350,30 +385,26 @@ class SessionService:
 
     def reinitialize(self, session_id: str, init: dict[str, Any] | None,
                      if_match: int | None = None) -> Session:
-        """Draw new parameters (optionally with a new init scheme/seed); step stays."""
+        """Draw new parameters (optionally with a new init scheme/seed); back to step 0."""
         def change(s: Session) -> None:
             if init:
                 s.spec = building.build_spec(building.merge_spec(s.spec, {"init": init}),
                                              self.settings)
-            s.parameters = initialize(s.spec)
-            s.state = new_state(s.spec.optimizer, flat(s.parameters))
-            s.progress = Progress()
-            s.history_steps, s.history_losses = [], []
-            s.edits, s.phase = [], 0
-            s.initial = s.parameters
+            self._restart(s)
             self._refresh(s)
+            self._record_test_loss(s)
 
         return self._mutate(session_id, change, if_match, label="re-initialise")
 
     def reset(self, session_id: str, if_match: int | None = None) -> Session:
         """Go back to the initial parameters and step 0."""
         def change(s: Session) -> None:
-            s.parameters = s.initial
+            initial = s.initial
+            self._restart(s)
+            s.parameters = s.initial = initial
             s.state = new_state(s.spec.optimizer, flat(s.parameters))
-            s.progress = Progress()
-            s.history_steps, s.history_losses = [], []
-            s.edits, s.phase = [], 0
             self._refresh(s)
+            self._record_test_loss(s)
 
         return self._mutate(session_id, change, if_match, label="reset")
 

@@ -44,9 +44,8 @@ def to_query(s: Session, hide: list[str]) -> str:
         "reg": spec.regularization.kind, "rate": repr(spec.regularization.rate),
         "batch": spec.batch_size or "all",
     }
-    if spec.activations is None:
-        q["hidden"], q["output"] = spec.hidden_activation, spec.output_activation
-    else:
+    q["hidden"], q["output"] = spec.hidden_activation, spec.output_activation
+    if spec.activations is not None:
         q["act"] = ",".join(spec.activations)
     if r["name"] == "multiclass":
         q["classes"] = r["classes"]

@@ -36,7 +36,7 @@ router = APIRouter(include_in_schema=False)
 
 EVERY = ("toolbar", "banners", "plane", "diagram", "loss", "data", "architecture", "init",
          "training", "stepper", "walkthrough", "matrices", "diagnostics", "distributions",
-         "check")
+         "check", "share")
 RESULTS = ("toolbar", "banners", "plane", "diagram", "loss", "stepper", "walkthrough",
            "matrices", "diagnostics", "distributions")
 FRAME_SECONDS = 0.025  # training per frame of play: ~20 frames/s with rendering and swapping

@@ -31,6 +31,7 @@ SMALL_LIMITS: dict[str, Any] = {
     "max_sessions": 50,
     "history_points": 50,
     "step_time_budget": 2.0,
+    "create_rate": 0,  # the rate limit has tests of its own (test_ratelimit.py)
 }
 ERROR_KEYS = {"code", "message", "field", "limit"}
 

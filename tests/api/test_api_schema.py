@@ -41,7 +41,7 @@ from app.settings import Settings
 LIMITS: dict[str, Any] = {
     "store": "memory", "max_neurons": 64, "max_parameters": 5000, "max_observations": 200,
     "max_data_cells": 2000, "max_iterations": 2000, "max_body_bytes": 256 * 1024,
-    "max_sessions": 100_000, "history_points": 50, "step_time_budget": 0.25,
+    "max_sessions": 100_000, "history_points": 50, "step_time_budget": 0.25, "create_rate": 0,
 }
 CHECKS = [not_a_server_error, response_schema_conformance]
 FUZZ = settings(max_examples=50, deadline=None, database=None,

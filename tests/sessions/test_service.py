@@ -125,5 +125,7 @@ def test_decimated_history_keeps_first_last_min_and_max(n: int) -> None:
     losses = [((i * 7919) % 1000) / 10 + (500 if i == n // 3 else 0) for i in steps]
     kept_steps, kept = decimate(steps, losses, 40)
     assert len(kept) <= 40
-    assert kept_steps[0] == 1 and kept_steps[-1] == n
-    assert min(kept) == min(losses) and max(kept) == max(losses)
+    assert kept_steps[0] == 1
+    assert kept_steps[-1] == n
+    assert min(kept) == min(losses)
+    assert max(kept) == max(losses)
