@@ -15,7 +15,7 @@ import time
 
 from .common import Report, format_table, machine_info, write_results
 
-BENCHMARKS = ["engine"]  # bench.<name> modules, in run order; add "api", "web" here
+BENCHMARKS = ["engine", "api", "web", "playground"]  # bench.<name> modules, in run order
 
 
 def run_benchmark(name: str) -> Report:
