@@ -22,7 +22,8 @@ run: $(STAMP)  ## serve the playground and the API on http://127.0.0.1:8000 (SQL
 trace: $(STAMP)  ## print one step of the origin network as the question's tables
 	$(BIN)/backprop-playground trace --example origin
 
-test: $(STAMP)  ## run every test
+test: $(STAMP)  ## install what the tests need (pip and Debian packages) and run every test
+	scripts/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 container-check: $(STAMP)  ## build the Dockerfile, run the image, test it at APP_URL (root, podman)
