@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,8 @@ from app.engine.spec import NetworkSpec, spec_from_dict, spec_to_dict
 from app.engine.train import Progress
 
 Array = NDArray[np.float64]
-FORMAT = 2  # bump when the blob layout changes
-MAGIC = b"BPS2"  # a session blob starts with this
+FORMAT = 3  # bump when the blob layout changes
+MAGIC = b"BPS3"  # a session blob starts with this
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Snapshot:
     status: str
     loss: float | None
     problem: Problem | None = None
+    at: float = 0.0  # when it was taken (training steps close together share one entry)
 
 
 @dataclass
@@ -104,7 +106,7 @@ class Session:
         """Return what undo needs to come back to the current state."""
         return Snapshot(label, self.spec, self.inputs, self.targets, self.parameters,
                         self.state.copy(), self.progress, len(self.history_steps),
-                        self.status, self.loss, self.problem)
+                        self.status, self.loss, self.problem, time.time())
 
 
 def _pack_params(prefix: str, params: Parameters, arrays: dict[str, Array]) -> int:
@@ -151,11 +153,13 @@ def _unpack_problem(prefix: str, meta: Any, z: Any) -> Problem | None:
                                                   "test_targets")))
 
 
-def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array]) -> dict[str, Any]:
+def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array],
+                   specs: dict[NetworkSpec, int]) -> dict[str, Any]:
     p = f"undo{i}" if i >= 0 else f"redo{-i - 1}"
     arrays[f"{p}.inputs"], arrays[f"{p}.targets"] = s.inputs, s.targets
     return {
-        "prefix": p, "label": s.label, "spec": spec_to_dict(s.spec),
+        "prefix": p, "label": s.label, "spec": specs.setdefault(s.spec, len(specs)),
+        "at": s.at,
         "transitions": _pack_params(f"{p}.params", s.parameters, arrays),
         "state": {"t": s.state.t, "slots": _pack_state(f"{p}.state", s.state, arrays)},
         "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
@@ -164,20 +168,21 @@ def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array]) -> dict[str, A
     }
 
 
-def _snapshot_from(meta: dict[str, Any], z: Any) -> Snapshot:
+def _snapshot_from(meta: dict[str, Any], z: Any, specs: list[NetworkSpec]) -> Snapshot:
     p = meta["prefix"]
     return Snapshot(
-        meta["label"], spec_from_dict(meta["spec"]), z[f"{p}.inputs"], z[f"{p}.targets"],
+        meta["label"], specs[meta["spec"]], z[f"{p}.inputs"], z[f"{p}.targets"],
         _unpack_params(f"{p}.params", meta["transitions"], z),
         _unpack_state(f"{p}.state", meta["state"], z), Progress(*meta["progress"]),
         meta["history_len"], meta["status"], meta["loss"],
-        _unpack_problem(f"{p}.problem", meta.get("problem"), z),
+        _unpack_problem(f"{p}.problem", meta.get("problem"), z), meta.get("at", 0.0),
     )
 
 
 def dumps(s: Session) -> bytes:
     """Serialise a session exactly (float64 bytes) into one blob."""
     arrays: dict[str, Array] = {"inputs": s.inputs, "targets": s.targets}
+    specs: dict[NetworkSpec, int] = {}  # undo snapshots mostly share one spec: store it once
     meta: dict[str, Any] = {
         "format": FORMAT, "id": s.id, "version": s.version, "spec": spec_to_dict(s.spec),
         "created_at": s.created_at, "updated_at": s.updated_at,
@@ -191,9 +196,10 @@ def dumps(s: Session) -> bytes:
         "playing": s.playing,
         "problem": _pack_problem("problem", s.problem, arrays),
         "test_steps": s.test_steps, "test_losses": s.test_losses,
-        "undo": [_snapshot_meta(i, u, arrays) for i, u in enumerate(s.undo)],
-        "redo": [_snapshot_meta(-i - 1, r, arrays) for i, r in enumerate(s.redo)],
+        "undo": [_snapshot_meta(i, u, arrays, specs) for i, u in enumerate(s.undo)],
+        "redo": [_snapshot_meta(-i - 1, r, arrays, specs) for i, r in enumerate(s.redo)],
     }
+    meta["specs"] = [spec_to_dict(spec) for spec in specs]
     unique, meta["aliases"] = _deduplicate(arrays)
     unique["history_steps"] = np.asarray(s.history_steps, dtype="<i8")
     unique["history_losses"] = np.asarray(s.history_losses, dtype="<f8")
@@ -252,6 +258,7 @@ def _deduplicate(arrays: dict[str, Array]) -> tuple[dict[str, NDArray[Any]], dic
 def loads(blob: bytes) -> Session:
     """Rebuild a session from `dumps` output."""
     meta, data = _unpack_blob(blob)
+    specs = [spec_from_dict(d) for d in meta["specs"]]
     for name, target in meta["aliases"].items():
         data[name] = data[target].copy()
     div = meta["divergence"]
@@ -271,6 +278,6 @@ def loads(blob: bytes) -> Session:
         problem=_unpack_problem("problem", meta.get("problem"), data),
         test_steps=list(meta.get("test_steps", [])),
         test_losses=list(meta.get("test_losses", [])),
-        undo=[_snapshot_from(m, data) for m in meta["undo"]],
-        redo=[_snapshot_from(m, data) for m in meta["redo"]],
+        undo=[_snapshot_from(m, data, specs) for m in meta["undo"]],
+        redo=[_snapshot_from(m, data, specs) for m in meta["redo"]],
     )

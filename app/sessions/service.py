@@ -54,6 +54,7 @@ ID_LENGTH = 22  # base64url of 16 bytes, no padding
 ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 SWEEP_EVERY = 200  # creations between sweeps of expired sessions
 UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
+COALESCE_SECONDS = 1.0  # training requests this close together share one undo entry
 GRADCHECK_PARAMETERS = 500  # parameters the diagnostics' gradient check samples
 
 
@@ -242,7 +243,9 @@ class SessionService:
                     raise ServiceError(412, "stale", f"The session changed (version "
                                        f"{session.version}, you sent {if_match}); reload it.",
                                        "If-Match", session.version)
-                coalesce = label == "play" and session.undo and session.undo[-1].label == label
+                coalesce = bool(label and session.undo and session.undo[-1].label == label
+                                and (label == "play" or (label.startswith("train")
+                                     and time.time() - session.undo[-1].at < COALESCE_SECONDS)))
                 before = session.snapshot(label) if label and not coalesce else None
                 change(session)
                 if before is not None:

@@ -69,9 +69,19 @@ def test_undo_restores_parameters_and_step_and_redo_reapplies() -> None:
 def test_undo_history_is_bounded() -> None:
     service = _service(undo_depth=3)
     sid = service.create({"example": "origin"}).id
-    for _ in range(6):
-        service.step(sid, 1)
+    for n in range(1, 7):
+        service.step(sid, n)  # different labels: nothing coalesces
     assert len(service.get(sid).undo) == 3
+
+
+def test_training_requests_in_quick_succession_share_one_undo_entry() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    for _ in range(5):
+        service.step(sid, 1)
+    s = service.get(sid)
+    assert [u.label for u in s.undo] == ["train ×1"]
+    assert service.undo(sid).progress.step == 0
 
 
 def test_play_frames_coalesce_into_one_undo_entry() -> None:

@@ -8,8 +8,9 @@ lease whose holder process is gone (killed mid-step) is taken over at once; othe
 expires after `LEASE` seconds.
 
 Durability: session writes commit with `synchronous=FULL` by default (an acknowledged
-step is on disk, even across power loss); lock rows go through a second connection with
-`synchronous=OFF`, since a lost lock row only means a lease that was never taken.
+step is on disk, even across power loss). Lock rows live in a second file
+(`sessions-locks.sqlite3`) written with `synchronous=OFF`: a lost lock row only means a
+lease that was never taken, and taking a lock never waits behind another session's save.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+"""
+LOCK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS locks (
     id TEXT PRIMARY KEY,
     token TEXT NOT NULL,
@@ -67,11 +70,18 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._local_locks = LocalLocks()
+        # Writers of this process queue here instead of in SQLite's busy handler, whose
+        # sleeps (up to 100 ms each) gave 16 concurrent steps a p99 of ~350 ms.
+        self._writes = threading.Lock()
+        self._lock_writes = threading.Lock()
+        self.locks_path = path.with_name(path.stem + "-locks" + path.suffix)
         with self._connect(self.synchronous) as conn:
             conn.executescript(SCHEMA)
+        with self._connect("OFF", self.locks_path) as conn:
+            conn.executescript(LOCK_SCHEMA)
 
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+    def _connect(self, synchronous: str, path: Path | None = None) -> sqlite3.Connection:
+        conn = sqlite3.connect(path or self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -91,7 +101,7 @@ class SqliteStore:
         """Return this thread's connection for lock rows (no fsync)."""
         conn: sqlite3.Connection | None = getattr(self._local, "locks", None)
         if conn is None:
-            conn = self._local.locks = self._connect("OFF")
+            conn = self._local.locks = self._connect("OFF", self.locks_path)
         return conn
 
     def load(self, session_id: str) -> bytes | None:
@@ -105,6 +115,11 @@ class SqliteStore:
     def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
         """Insert a new session within the cap (sweeping first when full)."""
         db = self._db
+        with self._writes:
+            self._create(db, session_id, blob, ttl, cap)
+
+    def _create(self, db: sqlite3.Connection, session_id: str, blob: bytes, ttl: float,
+                cap: int) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             now = time.time()
@@ -123,12 +138,14 @@ class SqliteStore:
 
     def save(self, session_id: str, blob: bytes, ttl: float) -> None:
         """Replace the blob durably and renew the lifetime."""
-        self._db.execute("UPDATE sessions SET blob = ?, expires_at = ? WHERE id = ?",
-                         (blob, time.time() + ttl, session_id))
+        with self._writes:
+            self._db.execute("UPDATE sessions SET blob = ?, expires_at = ? WHERE id = ?",
+                             (blob, time.time() + ttl, session_id))
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
-        cur = self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        with self._writes:
+            cur = self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
         self._local_locks.forget(session_id)
         return cur.rowcount > 0
 
@@ -141,8 +158,9 @@ class SqliteStore:
             try:
                 yield
             finally:
-                self._locks_db.execute("DELETE FROM locks WHERE id = ? AND token = ?",
-                                       (session_id, token))
+                with self._lock_writes:
+                    self._locks_db.execute("DELETE FROM locks WHERE id = ? AND token = ?",
+                                           (session_id, token))
 
     def _acquire_row(self, session_id: str, deadline: float) -> str:
         """Take the lock row, waiting for a live holder until the deadline."""
@@ -150,18 +168,8 @@ class SqliteStore:
         db = self._locks_db
         delays = backoff()
         while True:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT pid, expires_at FROM locks WHERE id = ?",
-                                 (session_id,)).fetchone()
-                now = time.time()
-                free = row is None or row[1] <= now or not _alive(int(row[0]))
-                if free:
-                    db.execute("INSERT OR REPLACE INTO locks (id, token, pid, expires_at) "
-                               "VALUES (?, ?, ?, ?)", (session_id, token, os.getpid(),
-                                                       now + LEASE))
-            finally:
-                db.execute("COMMIT")
+            with self._lock_writes:
+                free = self._try_row(db, session_id, token)
             if free:
                 return token
             delay = next(delays)
@@ -169,11 +177,28 @@ class SqliteStore:
                 raise LockTimeout(session_id)
             time.sleep(delay)
 
+    def _try_row(self, db: sqlite3.Connection, session_id: str, token: str) -> bool:
+        """Take the lock row if it is free (or its holder is gone); return whether taken."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT pid, expires_at FROM locks WHERE id = ?",
+                             (session_id,)).fetchone()
+            now = time.time()
+            free = row is None or row[1] <= now or not _alive(int(row[0]))
+            if free:
+                db.execute("INSERT OR REPLACE INTO locks (id, token, pid, expires_at) "
+                           "VALUES (?, ?, ?, ?)", (session_id, token, os.getpid(), now + LEASE))
+        finally:
+            db.execute("COMMIT")
+        return free
+
     def sweep(self) -> int:
         """Delete expired sessions and stale lock rows."""
         now = time.time()
-        cur = self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
-        self._locks_db.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
+        with self._writes:
+            cur = self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+        with self._lock_writes:
+            self._locks_db.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
         return cur.rowcount
 
     def count(self) -> int:
