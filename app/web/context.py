@@ -34,7 +34,8 @@ from . import images, matrices, recipes, svg
 from .format import num, sub, sup
 
 Array = NDArray[np.float64]
-GRADCHECK_AUTO = 400  # networks this small get their gradient check on every render
+GRADCHECK_AUTO = 20_000  # parameters × rows this small get the gradient check on every render
+PRODUCT_ROWS = 8  # the walkthrough lays out the question's table up to this many rows
 CURVE_POINTS = 400  # the loss curve draws at most this many points (extremes kept)
 
 
@@ -103,7 +104,7 @@ class LayerMatrices:
     dloss_da: matrices.Grid
     da_dz: matrices.Grid | None
     delta: matrices.Grid
-    prev_aug_t: matrices.Grid
+    prev_aug_t: matrices.Grid | None  # None: too many rows for the question's table
     combined: str | None
     formulas: dict[str, str] = field(default_factory=dict)
 
@@ -180,7 +181,7 @@ def layer_matrices(s: Session, tr: Trace, v: View, lit: set[str],
                                            "δ = ∂C/∂n", show_all=v.show_all,
                                            highlight=f"delta-{l}" in lit,
                                            observations=observations),
-            prev_aug_t=matrices.grid(
+            prev_aug_t=None if len(observations) > PRODUCT_ROWS else matrices.grid(
                 f"prevT-{l}", f"[1 | a{sup(l - 1)}]ᵀ", "previous activation, with ones, "
                 "transposed", with_ones(f.input).T, d,
                 row_labels=["1"] + [f"a{sup(l - 1)}{sub(i)}" for i in range(f.input.shape[1])],
@@ -308,7 +309,8 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
     if "activity" in wanted:
         ctx["activity"], ctx["gradients"] = activity(tr), gradient_norms(tr)
     if "diag" in wanted:
-        small = s.spec.parameter_count() <= GRADCHECK_AUTO
+        rows = len(tr.rows) if tr.rows is not None else s.inputs.shape[0]
+        small = s.spec.parameter_count() * rows <= GRADCHECK_AUTO
         ctx["diag"] = service.diagnostics(s) if (small or v.gradcheck) else None
     return ctx
 

@@ -2,6 +2,7 @@
 """
 
 
+import threading
 import time
 from typing import Any
 
@@ -57,7 +58,7 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     view = view_of(request, form)
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
-    outcome = service.play_frame(session_id, FRAME_SECONDS, start=frame == 0)
+    outcome = service.play_frame(session_id, PLAYERS.slice(session_id), start=frame == 0)
     if outcome is None:
         return render_panels(request, service, service.get(session_id), view,
                        ("player", "toolbar", "banners"))
@@ -69,7 +70,36 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     elapsed = time.perf_counter() - started
     rate = f"{outcome.iterations_run / max(elapsed, 1e-6):,.0f} iterations/s"
     return render_panels(request, service, s, view, blocks, playing=s.playing, frame=frame,
-                   rate=rate)
+                         rate=rate)
+
+
+class Players:
+    """Sessions this process played lately: many at once share the compute of a frame.
+
+    One playing session trains FRAME_SECONDS per frame; n of them train FRAME_SECONDS / n
+    each (at least MIN_SLICE), so twenty classroom tabs each keep a fluid frame rate
+    instead of queueing behind each other's training.
+    """
+
+    WINDOW = 1.0  # seconds a frame counts a session as playing
+    MIN_SLICE = 0.003
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def slice(self, session_id: str) -> float:
+        """Record a frame of this session; return its share of FRAME_SECONDS."""
+        now = time.monotonic()
+        with self._guard:
+            self._seen[session_id] = now
+            for sid in [k for k, t in self._seen.items() if now - t > self.WINDOW]:
+                del self._seen[sid]
+            active = len(self._seen)
+        return max(self.MIN_SLICE, FRAME_SECONDS / active)
+
+
+PLAYERS = Players()
 
 
 @router.post("/s/{session_id}/pause")
