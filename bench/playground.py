@@ -14,8 +14,8 @@ shows at most 60 epochs/s (one epoch per animation frame) at 2-4-2-1 and about 3
   the loss curve); best of `REPEATS` after a warm-up.
 - Maps: a 2-8-8-8-1 circle session's plane (the 100×100 output map and every neuron's
   map), split into compute (the batched forward passes of `app.engine.maps`, as
-  `app.web.context.plane_context` calls them: the output on a 100×100 grid, thumbnails on
-  32×32, the input features' maps) and PNG encoding (`app.web.images`); the whole
+  `app.web.context.plane_context` calls them: every layer and feature on a 100×100 grid,
+  thumbnails as every 4th point) and image encoding (`app.web.images`); the whole
   `plane_context` (also accuracies, test loss and the points) is timed too, and as a
   variant every neuron's map at 100×100.
 - Users' view: a real uvicorn (one worker, SQLite store) on 127.0.0.1 playing a 2-8-8-8-1
@@ -43,7 +43,7 @@ import numpy as np
 
 from app.engine.datasets import DatasetSpec, generate, split
 from app.engine.initializers import initialize
-from app.engine.maps import input_maps, neuron_maps
+from app.engine.maps import neuron_maps
 from app.engine.optimizers import new_state
 from app.engine.params import flat
 from app.engine.spec import InitSpec, NetworkSpec, OptimizerSpec, validate
@@ -168,29 +168,15 @@ def _timed(fn: Callable[[], object]) -> dict[str, float]:
     return _ms(times)
 
 
-def _compute(s: Session) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Return what plane_context computes: the output grid, feature and neuron thumbs."""
-    features = s.problem.recipe["features"] if s.problem else ["x1", "x2"]
-    output = neuron_maps(s.spec, s.parameters, features, context.MAP_RESOLUTION)[-1]
-    inputs = input_maps(features, context.THUMB_RESOLUTION)
-    thumbs = neuron_maps(s.spec, s.parameters, features, context.THUMB_RESOLUTION)
-    return output, inputs, thumbs
+def _compute(s: Session) -> context.PlaneMaps:
+    """Return what plane_context computes: every map on the grid, one forward pass."""
+    return context.compute_maps(s)
 
 
-def _encode(s: Session, maps: tuple[np.ndarray, np.ndarray, list[np.ndarray]]) -> int:
-    """Encode every map as plane_context does; return the number of PNGs."""
-    output, inputs, thumbs = maps
-    acts = s.spec.transition_activations
-    images.value_map(output[:, 0], context.MAP_RESOLUTION, acts[-1])
-    count = 1
-    for i in range(inputs.shape[1]):
-        images.value_map(inputs[:, i], context.THUMB_RESOLUTION, None)
-        count += 1
-    for l, layer in enumerate(thumbs[:-1], 1):
-        for i in range(layer.shape[1]):
-            images.value_map(layer[:, i], context.THUMB_RESOLUTION, acts[l - 1])
-            count += 1
-    return count
+def _encode(s: Session, maps: context.PlaneMaps) -> int:
+    """Encode every map as plane_context does; return the number of images."""
+    _, thumbs = context.encode_maps(s, maps, discrete=False)
+    return 1 + len(thumbs)
 
 
 def _encode_all_full(s: Session, layers: list[np.ndarray]) -> int:
@@ -216,7 +202,7 @@ def map_timings() -> dict[str, Any]:
         "layers": list(s.spec.layers),
         "step": s.progress.step,
         "map_resolution": context.MAP_RESOLUTION,
-        "thumb_resolution": context.THUMB_RESOLUTION,
+        "thumb_resolution": context.MAP_RESOLUTION // context.THUMB_STRIDE,
         "pngs": _encode(s, maps),
         "pngs_all_full": _encode_all_full(s, full),
         "compute": _timed(lambda: _compute(s)),
@@ -312,7 +298,7 @@ def run() -> Report:
             _verdict(compute <= MAPS_TARGET_MS),
         ],
         [
-            f"maps PNG encoding ms ({maps['pngs']} PNGs)",
+            f"maps encoding ms ({maps['pngs']} images)",
             "2-8-8-8-1",
             f"{maps['encode']['p50_ms']:.2f}",
             "—",
@@ -379,8 +365,8 @@ def run() -> Report:
         f"({TF_PAGE['2-4-2-1']:g} epochs/s at most, one epoch per frame); at 2-8-8-8-1 its "
         f"page shows ~{TF_PAGE['2-8-8-8-1']:g} epochs/s.",
         f"Maps: session trained {maps['step']} steps; compute = neuron_maps at "
-        f"{maps['map_resolution']}² (output) and {maps['thumb_resolution']}² (thumbnails) + "
-        f"input_maps at {maps['thumb_resolution']}², as plane_context does; p50 of up to "
+        f"{maps['map_resolution']}² (one pass; thumbnails {maps['thumb_resolution']}² take every "
+        f"4th point), as plane_context does; p50 of up to "
         f"{MAP_CALLS} calls (min {maps['compute']['min_ms']:.2f} ms).",
         f"Play: uvicorn, one worker, SQLite; frames posted back-to-back for {PLAY_SECONDS:g} s; "
         f"{playing['frames']} frames, p50 frame {lat['p50_ms']:.1f} ms, server CPU "

@@ -317,7 +317,7 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
 
 PLANE_PX = 300  # the output map's side on the page
 MAP_RESOLUTION = 100  # grid points per side of the output map
-THUMB_RESOLUTION = 32  # grid points per side of a neuron's thumbnail
+THUMB_STRIDE = 4  # a neuron's thumbnail takes every 4th point of the map's grid: 25 × 25
 
 
 def _to_px(points: Array) -> list[tuple[float, float]]:
@@ -341,26 +341,48 @@ def distributions(full: Trace) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class PlaneMaps:
+    """Every map over the input plane, from one forward pass on the grid."""
+
+    features: Array  # (resolution², features): the inputs as the network sees them
+    layers: list[Array]  # layer l → (resolution², neurons)
+
+
+def compute_maps(s: Session) -> PlaneMaps:
+    """Evaluate the features and every neuron on the MAP_RESOLUTION² grid."""
+    assert s.problem is not None
+    names = s.problem.recipe.get("features") or ["x1", "x2"]
+    return PlaneMaps(input_maps(names, MAP_RESOLUTION),
+                     neuron_maps(s.spec, s.parameters, names, MAP_RESOLUTION))
+
+
+def encode_maps(s: Session, maps: PlaneMaps,
+                discrete: bool) -> tuple[str, dict[tuple[int, int], str]]:
+    """Return the output map's data URI and each feature's and hidden neuron's thumbnail."""
+    acts = s.spec.transition_activations
+    outputs = maps.layers[-1]  # (resolution², outputs)
+    if outputs.shape[1] > 1:
+        output_uri = images.class_map(outputs, MAP_RESOLUTION, discrete)
+    else:
+        output_uri = images.value_map(outputs[:, 0], MAP_RESOLUTION, acts[-1], discrete)
+    # Thumbnails: every THUMB_STRIDE-th grid point of the same pass, coloured in one batch.
+    columns: list[tuple[int, int, str | None, Array]] = [
+        (0, i, None, m) for i, m in enumerate(maps.features.T)]
+    columns += [(l, i, acts[l - 1], m) for l, layer in enumerate(maps.layers[:-1], 1)
+                for i, m in enumerate(layer.T)]
+    small = [images.signed(m.reshape(MAP_RESOLUTION, MAP_RESOLUTION)[::THUMB_STRIDE,
+                                                                       ::THUMB_STRIDE], act)
+             for _, _, act, m in columns]
+    uris = images.value_maps(small)
+    return output_uri, {(l, i): uri for (l, i, _, _), uri in zip(columns, uris, strict=True)}
+
+
 def plane_context(service: SessionService, s: Session, v: View) -> dict[str, Any]:
     """Return the output map, the neuron thumbnails, the points and the scores."""
     assert s.problem is not None
     p = s.problem
-    features = p.recipe.get("features") or ["x1", "x2"]
-    acts = s.spec.transition_activations
-    outputs = neuron_maps(s.spec, s.parameters, features, MAP_RESOLUTION)[-1]
-    if outputs.shape[1] > 1:
-        output_uri = images.class_map(outputs, MAP_RESOLUTION, v.discrete)
-    else:
-        output_uri = images.value_map(outputs[:, 0], MAP_RESOLUTION, acts[-1], v.discrete)
-    thumbs: dict[tuple[int, int], str] = {}
-    feature_maps = input_maps(features, THUMB_RESOLUTION)
-    for i in range(feature_maps.shape[1]):
-        thumbs[(0, i)] = images.value_map(feature_maps[:, i], THUMB_RESOLUTION, None)
-    for l, layer in enumerate(neuron_maps(s.spec, s.parameters, features, THUMB_RESOLUTION), 1):
-        if l == len(acts):
-            break  # the output is the big map
-        for i in range(layer.shape[1]):
-            thumbs[(l, i)] = images.value_map(layer[:, i], THUMB_RESOLUTION, acts[l - 1])
+    output_uri, thumbs = encode_maps(s, compute_maps(s), v.discrete)
     train_acc, test_acc = service.accuracies(s)
     return {
         "output": output_uri, "thumbs": thumbs, "size": PLANE_PX,
