@@ -36,11 +36,6 @@ class Transition:
 Parameters = tuple[Transition, ...]
 
 
-def copy_parameters(params: Parameters) -> Parameters:
-    """Return a deep copy of every matrix."""
-    return tuple(t.copy() for t in params)
-
-
 def flat(params: Parameters) -> list[Array]:
     """Return [W0, b0, W1, b1, …] — the arrays themselves, not copies."""
     return [arr for t in params for arr in (t.weights, t.biases)]
@@ -84,18 +79,6 @@ def as_vector(values: ArrayLike, field: str, size: int | None = None) -> Array:
     if size is not None and arr.shape != (size,):
         raise SpecError(field, f"has {arr.shape[0]} values, expected {size}")
     return arr
-
-
-def check_parameters(spec: NetworkSpec, params: Parameters) -> Parameters:
-    """Check count, shapes and finiteness of parameters against the spec."""
-    if len(params) != spec.transitions:
-        raise SpecError(
-            "parameters", f"needs {spec.transitions} transitions, got {len(params)}"
-        )
-    for l, (t, (fan_in, fan_out)) in enumerate(zip(params, spec.shapes(), strict=True)):
-        as_matrix(t.weights, f"parameters[{l}].weights", (fan_in, fan_out))
-        as_vector(t.biases, f"parameters[{l}].biases", fan_out)
-    return params
 
 
 def check_data(spec: NetworkSpec, inputs: ArrayLike, targets: ArrayLike) -> tuple[Array, Array]:

@@ -8,7 +8,6 @@ Then the engine validates the spec and the data, naming the field that is wrong.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -224,8 +223,3 @@ def problem_kind(problem: Problem) -> str:
     if problem.kind == "regression":
         return "regression"
     return "binary" if problem.test_targets.shape[1] == 1 else "multiclass"
-
-
-def init_dict(spec: NetworkSpec) -> dict[str, Any]:
-    """Return the spec's init as a dict."""
-    return asdict(spec.init)
