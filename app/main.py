@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import errors, health, ratelimit, sessions
 from app.api.limits import BodySizeLimit
 from app.paths import STATIC_DIR
+from app.sessions import training
 from app.sessions.service import SessionService
 from app.sessions.stores import open_store
 from app.settings import Settings, get_settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.sweep()
         yield
+        training.shutdown()
         store.close()
 
     app = FastAPI(title="Backprop Playground", version="0.1.0", description=DESCRIPTION,

@@ -40,10 +40,10 @@ from app.engine.params import Parameters, flat
 from app.engine.phases import StepperView, view
 from app.engine.spec import NetworkSpec, spec_to_dict
 from app.engine.trace import Trace, evaluate, predict, trace
-from app.engine.train import Progress, Trainer, next_rows
+from app.engine.train import Progress, next_rows
 from app.settings import Settings
 
-from . import building, checking, csvdata, documents, history
+from . import building, checking, csvdata, documents, history, training
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
@@ -504,7 +504,7 @@ class SessionService:
                 raise ServiceError(503, "busy", "Too many sessions are training right now; "
                                    "try again in a moment.", None, self.settings.max_training)
             try:
-                self._train(s, iterations, result, budget)
+                self._train(s, iterations, result, budget, offload=long)
             finally:
                 if long:
                     self._training.release()
@@ -513,10 +513,10 @@ class SessionService:
         return StepOutcome(session, result["run"], result["truncated"])
 
     def _train(self, s: Session, iterations: int, result: dict[str, Any],
-               budget: float | None = None) -> None:
-        deadline = time.perf_counter() + (budget or self.settings.step_time_budget)
-        run = Trainer(s.spec, s.inputs, s.targets).run(s.parameters, s.state, s.progress,
-                                                       iterations, deadline)
+               budget: float | None = None, offload: bool = False) -> None:
+        run = training.train(s.spec, s.inputs, s.targets, s.parameters, s.state, s.progress,
+                             iterations, budget or self.settings.step_time_budget, offload,
+                             self.settings.max_training)
         s.parameters, s.state, s.progress = run.parameters, run.state, run.progress
         s.history_steps, s.history_losses = history.append(
             s.history_steps, s.history_losses, run.history_steps, run.history_losses)
