@@ -310,15 +310,17 @@ def origin(page: Page) -> Playground:
 
 @pytest.fixture
 def readme_shot() -> Callable[[Page, str], Path]:
-    """Return `readme_shot(page, name)`: docs/<name>.png, the top 1400 px of a 1400-wide page.
+    """Return `readme_shot(page, name)`: the top 1400 px of a 1400-wide page as a PNG.
 
-    The toast is hidden in the picture: it is a passing notice, not part of the screen the
-    README shows.
+    It lands in docs/<name>.png (the README's pictures) when UPDATE_DOCS=1, else among the
+    test artifacts, so running the tests leaves the checkout clean. The toast is hidden in
+    the picture: it is a passing notice, not part of the screen the README shows.
     """
 
     def save(p: Page, name: str) -> Path:
-        DOCS.mkdir(exist_ok=True)
-        path = DOCS / f"{name}.png"
+        folder = DOCS if os.environ.get("UPDATE_DOCS") == "1" else ARTIFACTS / "docs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
         p.mouse.move(0, 0)
         p.screenshot(
             path=path,
