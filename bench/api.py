@@ -82,11 +82,12 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class LocalServer:
-    """A uvicorn subprocess serving the app on 127.0.0.1 with the SQLite store."""
+    """A uvicorn subprocess serving the app on 127.0.0.1 (SQLite unless `env` says else)."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # e.g. STORE=redis, REDIS_URL
 
     @property
     def url(self) -> str:
@@ -102,11 +103,13 @@ class LocalServer:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start uvicorn and wait until /healthz answers."""
-        env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir),
+               "CREATE_RATE": "0", **self.env}  # the load creates many sessions
         cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
                "--host", HOST, "--port", str(self.port), "--workers", "1",
                "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                                     stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -29,7 +29,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -50,7 +49,6 @@ from .api import (
     PREFILL_SECONDS,
     PREFILL_STEPS,
     REQUEST_TIMEOUT,
-    ROOT,
     SECONDS,
     WARMUP,
     Call,
@@ -77,33 +75,6 @@ HEADERS = ["setup", "requests", "req/s", "รท SQLite", "p50 ms", "p99 ms", "p99 ร
 
 
 # ---------------------------------------------------------------------------- the servers
-@dataclass
-class Replica(LocalServer):
-    """A uvicorn subprocess like `LocalServer`, with its store chosen by `env`."""
-
-    env: dict[str, str] = field(default_factory=dict)
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start uvicorn with the extra environment and wait until /healthz answers."""
-        env = {**os.environ, "DATA_DIR": str(self.data_dir), "CREATE_RATE": "0", **self.env}
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-               "--host", HOST, "--port", str(self.port), "--workers", "1",
-               "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("uvicorn did not answer /healthz in time")
-
-
 @dataclass
 class RedisServer:
     """Debian's redis-server on a free loopback port, without persistence."""
@@ -274,7 +245,7 @@ def drive_split_elsewhere(plan: list[Split], probe: Probe) -> list[SplitOutcome]
 
 
 # ---------------------------------------------------------------------------- the setups
-def measure(name: str, servers: list[Replica], rds: RedisServer | None) -> dict[str, Any]:
+def measure(name: str, servers: list[LocalServer], rds: RedisServer | None) -> dict[str, Any]:
     """Create and prefill one origin session per connection, then time the step load."""
     per = CONNECTIONS // len(servers)
     targets: list[tuple[int, Call]] = []
@@ -345,7 +316,7 @@ def round_trips(url: str, steps: list[tuple[str, str]]) -> dict[str, Any]:
             "from_clients": dict(tcp), "inside_scripts": dict(lua)}
 
 
-def summarize(so: SplitOutcome, prefill: SplitOutcome, servers: list[Replica]
+def summarize(so: SplitOutcome, prefill: SplitOutcome, servers: list[LocalServer]
               ) -> dict[str, Any]:
     """Return the figures of one setup, JSON-ready."""
     f = figures(so.outcome)
@@ -405,7 +376,7 @@ def run() -> Report:
                 env["REDIS_URL"] = rds.url
             servers = []
             for _ in range(count):
-                server = Replica(Path(tmp), env=env)
+                server = LocalServer(Path(tmp), env=env)
                 stack.callback(server.stop)
                 server.start()
                 servers.append(server)
