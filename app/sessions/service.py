@@ -374,8 +374,12 @@ class SessionService:
         An edit can cure a divergence (smaller weights) or cause one (inputs so large that
         z overflows); either way the status says what the next step would meet.
         """
-        s.loss = self._loss(s)
-        where = find_nonfinite(self.trace_of(s))
+        tr = self.trace_of(s)
+        # A full-batch trace already has the loss over all the data; a batch's has not.
+        value = tr.loss if tr.rows is None else evaluate(s.spec, s.parameters, s.inputs,
+                                                            s.targets)
+        s.loss = value if math.isfinite(value) else None
+        where = find_nonfinite(tr)
         if where is None:
             s.status, s.divergence = "ok", None
         else:
