@@ -128,6 +128,23 @@ def test_lock_times_out_while_held(store: Store) -> None:
     t.join()
 
 
+def test_version_is_kept_with_the_blob(store: Store) -> None:
+    assert store.version("s" * 22) is None
+    store.create("s" * 22, b"one", ttl=60, cap=10, version=1)
+    assert store.version("s" * 22) == 1
+    with store.lock("s" * 22, timeout=5):
+        store.save("s" * 22, b"two", ttl=60, version=7)
+    assert (store.load("s" * 22), store.version("s" * 22)) == (b"two", 7)
+    store.delete("s" * 22)
+    assert store.version("s" * 22) is None
+
+
+def test_expired_session_has_no_version(store: Store) -> None:
+    store.create("t" * 22, b"x", ttl=0.05, cap=10, version=3)
+    time.sleep(0.1)
+    assert store.version("t" * 22) is None
+
+
 def test_ping_answers(store: Store) -> None:
     assert store.ping() is True
 
@@ -155,20 +172,96 @@ def test_sqlite_lock_excludes_other_processes(tmp_path: Path) -> None:
     assert s.load("m" * 22) == b"75"
 
 
-def test_sqlite_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+def _hold_sqlite_lock(path: str, held: threading.Event) -> None:
+    s = SqliteStore(Path(path), "NORMAL")
+    with s.lock("n" * 22, timeout=5):
+        held.set()
+        time.sleep(3600)
+
+
+def test_sqlite_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     s = SqliteStore(path, "NORMAL")
     s.create("n" * 22, b"0", ttl=60, cap=10)
-    # A lock row left behind by a process that has exited (killed mid-step, say).
     ctx = multiprocessing.get_context("spawn")
-    p = ctx.Process(target=time.sleep, args=(0,))
+    held = ctx.Event()
+    p = ctx.Process(target=_hold_sqlite_lock, args=(str(path), held))
     p.start()
-    p.join()
-    s._locks_db.execute("INSERT INTO locks (id, token, pid, expires_at) VALUES (?, ?, ?, ?)",
-                        ("n" * 22, "stale", p.pid, time.time() + 3600))
+    assert held.wait(30)
+    with pytest.raises(LockTimeout), s.lock("n" * 22, timeout=0.2):
+        pass  # the live holder keeps it
+    assert p.pid is not None
+    os.kill(p.pid, signal.SIGKILL)  # killed mid-step: the kernel drops its lock
+    p.join(10)
     with s.lock("n" * 22, timeout=1):
-        s.save("n" * 22, b"1", ttl=60)
+        s.save("n" * 22, b"1", ttl=60, version=2)
     assert s.load("n" * 22) == b"1"
+    s.close()
+
+
+def test_sqlite_lock_excludes_another_store_object_in_the_same_process(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "s.sqlite3", "NORMAL")
+    second = SqliteStore(tmp_path / "s.sqlite3", "NORMAL")  # as a second worker would
+    with first.lock("u" * 22, timeout=5):
+        with pytest.raises(LockTimeout), second.lock("u" * 22, timeout=0.1):
+            pass
+        with second.lock("v" * 22, timeout=0.1):
+            pass  # another session is not held up
+    with second.lock("u" * 22, timeout=1):
+        pass
+    first.close()
+    second.close()
+
+
+def test_sqlite_concurrent_writes_all_land_and_a_failing_one_only_fails_itself(
+        tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "s.sqlite3", "NORMAL")
+    ids = [f"{i:022d}" for i in range(12)]
+    for i in ids[:10]:
+        s.create(i, b"0", ttl=60, cap=11)
+    errors: list[BaseException] = []
+    start = threading.Barrier(12)
+
+    def save(session_id: str) -> None:
+        start.wait()
+        for k in range(1, 21):
+            s.save(session_id, str(k).encode(), ttl=60, version=k)
+
+    def create(session_id: str) -> None:
+        start.wait()
+        try:
+            s.create(session_id, b"new", ttl=60, cap=11)
+        except StoreFull as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in ids[:10]]
+    threads += [threading.Thread(target=create, args=(i,)) for i in ids[10:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(s.load(i) == b"20" and s.version(i) == 20 for i in ids[:10])
+    assert len(errors) == 1  # the cap held one of the two creations, and only that one
+    assert sorted(s.load(i) is None for i in ids[10:]) == [False, True]
+    assert s.count() == 11
+    s.close()
+
+
+def test_sqlite_reads_a_file_from_before_versions(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, blob BLOB NOT NULL, "
+                     "expires_at REAL NOT NULL)")
+        conn.execute("INSERT INTO sessions VALUES (?, ?, ?)", ("w" * 22, b"old",
+                                                              time.time() + 60))
+    s = SqliteStore(path, "NORMAL")
+    assert s.load("w" * 22) == b"old"
+    assert s.version("w" * 22) == 0
+    s.save("w" * 22, b"new", ttl=60, version=5)
+    assert (s.load("w" * 22), s.version("w" * 22)) == (b"new", 5)
+    s.close()
 
 
 def test_sqlite_survives_reopening(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """The store interface: blobs by session id, per-session locks, expiry and a session cap.
 
-A store knows nothing of networks: it keeps opaque blobs (see `model.dumps`). Every change
+A store knows nothing of networks: it keeps opaque blobs (see `model.dumps`), each with the
+version number its writer gives it, which `version` returns without the blob (a process
+that keeps decoded sessions checks its copy is current with it). Every change
 to a session happens inside `lock(id)`, which must exclude every other holder of the same
 id in this process *and* in any other process sharing the store; a lock whose holder died
 is released when its lease runs out. `save` is durable when it returns.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoreFull(Exception):
@@ -28,11 +30,15 @@ class Store(Protocol):
     def load(self, session_id: str) -> bytes | None:
         """Return the session's blob, or None if unknown or expired."""
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
+    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+               version: int = 0) -> None:
         """Store a new session; raise StoreFull when `cap` sessions already live."""
 
-    def save(self, session_id: str, blob: bytes, ttl: float) -> None:
-        """Replace the session's blob (the caller holds its lock) and renew its lifetime."""
+    def version(self, session_id: str) -> int | None:
+        """Return the version saved with the blob (cheap: not the blob), or None."""
+
+    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
+        """Replace the blob and its version (the caller holds the lock); renew its lifetime."""
 
     def delete(self, session_id: str) -> bool:
         """Remove the session; return whether it existed."""
@@ -62,26 +68,34 @@ def backoff(first: float = 0.001, cap: float = 0.02) -> Iterator[float]:
 
 
 class LocalLocks:
-    """One threading lock per session id: threads of one process queue here first, so only
-    one of them at a time competes for the store's cross-process lock."""
+    """One threading lock per key: threads of one process queue here first, so only one of
+    them at a time competes for the store's cross-process lock. A key's lock exists while
+    some thread holds or waits for it (the table does not grow with every id ever seen)."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list[Any]] = {}  # key -> [lock, holders and waiters]
 
     @contextmanager
-    def hold(self, session_id: str, timeout: float) -> Iterator[None]:
-        """Hold the session's lock in this process (raise LockTimeout)."""
+    def hold(self, key: str, timeout: float) -> Iterator[None]:
+        """Hold the key's lock in this process (raise LockTimeout)."""
         with self._guard:
-            lock = self._locks.setdefault(session_id, threading.Lock())
-        if not lock.acquire(timeout=timeout):
-            raise LockTimeout(session_id)
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
         try:
-            yield
+            if not entry[0].acquire(timeout=timeout):
+                raise LockTimeout(key)
+            try:
+                yield
+            finally:
+                entry[0].release()
         finally:
-            lock.release()
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
-    def forget(self, session_id: str) -> None:
-        """Drop the lock of a deleted session."""
+    def __len__(self) -> int:
+        """Return how many keys are held or waited for."""
         with self._guard:
-            self._locks.pop(session_id, None)
+            return len(self._locks)

@@ -13,7 +13,7 @@ class MemoryStore:
     """Sessions in a dict; nothing survives the process."""
 
     def __init__(self) -> None:
-        self._blobs: dict[str, tuple[bytes, float]] = {}  # id -> (blob, expires_at)
+        self._blobs: dict[str, tuple[bytes, float, int]] = {}  # id -> (blob, expires, version)
         self._guard = threading.Lock()
         self._local_locks = LocalLocks()
 
@@ -25,19 +25,28 @@ class MemoryStore:
             return None
         return entry[0]
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
+    def version(self, session_id: str) -> int | None:
+        """Return the blob's version unless unknown or expired."""
+        with self._guard:
+            entry = self._blobs.get(session_id)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[2]
+
+    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+               version: int = 0) -> None:
         """Store a new session within the cap."""
         with self._guard:
             if len(self._blobs) >= cap:
                 self._sweep_locked()
             if len(self._blobs) >= cap:
                 raise StoreFull
-            self._blobs[session_id] = (blob, time.time() + ttl)
+            self._blobs[session_id] = (blob, time.time() + ttl, version)
 
-    def save(self, session_id: str, blob: bytes, ttl: float) -> None:
-        """Replace the blob and renew the lifetime."""
+    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
+        """Replace the blob and its version, and renew the lifetime."""
         with self._guard:
-            self._blobs[session_id] = (blob, time.time() + ttl)
+            self._blobs[session_id] = (blob, time.time() + ttl, version)
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
@@ -50,10 +59,9 @@ class MemoryStore:
 
     def _sweep_locked(self) -> int:
         now = time.time()
-        dead = [k for k, (_, exp) in self._blobs.items() if exp <= now]
+        dead = [k for k, (_, exp, _) in self._blobs.items() if exp <= now]
         for k in dead:
             del self._blobs[k]
-            self._local_locks.forget(k)
         return len(dead)
 
     def sweep(self) -> int:

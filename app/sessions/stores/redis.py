@@ -1,8 +1,9 @@
 """The shared store: sessions in Redis, so several workers or replicas serve the same sessions.
 
 Keys live under a prefix (default `bp:`): `bp:s:<id>` holds a session's blob (exact bytes,
-float64 never rounded) with a Redis TTL, `bp:expiry` is a sorted set of ids scored by their
-expiry in ms (the bookkeeping behind the cap, `count` and `sweep`, no SCAN), and
+float64 never rounded) with a Redis TTL, `bp:v:<id>` its version with the same TTL,
+`bp:expiry` is a sorted set of ids scored by their expiry in ms (the bookkeeping behind
+the cap, `count` and `sweep`, no SCAN), and
 `bp:lock:<id>` is a session's lock. Every write that touches both the blob and the sorted
 set is one Lua script, timed by the Redis server's clock (replicas' clocks may drift).
 
@@ -44,7 +45,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: blob, expiry set; ARGV: id, blob, ttl ms, cap → 1 stored, 0 full
+# KEYS: blob, expiry set, version; ARGV: id, blob, ttl ms, cap, version → 1 stored, 0 full
 CREATE = _NOW_MS + """
 local ttl, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('ZCARD', KEYS[2]) >= cap then
@@ -52,23 +53,26 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
   if redis.call('ZCARD', KEYS[2]) >= cap then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+redis.call('SET', KEYS[3], ARGV[5], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 return 1
 """
 
-# KEYS: blob, expiry set, lock; ARGV: id, blob, ttl ms, token ('' = unfenced)
+# KEYS: blob, expiry set, lock, version; ARGV: id, blob, ttl ms, token ('' = unfenced), version
 # → 1 saved, 0 unknown session (deleted or expired), -1 the lock is not ours
 SAVE = _NOW_MS + """
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
 local ttl = tonumber(ARGV[3])
 if not redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl, 'XX') then return 0 end
+redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 return 1
 """
 
-# KEYS: blob, expiry set; ARGV: id → number of blobs deleted
+# KEYS: blob, expiry set, version; ARGV: id → number of blobs deleted
 DELETE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
 return redis.call('DEL', KEYS[1])
 """
 
@@ -108,6 +112,9 @@ class RedisStore:
     def _blob_key(self, session_id: str) -> str:
         return f"{self.prefix}s:{session_id}"
 
+    def _version_key(self, session_id: str) -> str:
+        return f"{self.prefix}v:{session_id}"
+
     def _lock_key(self, session_id: str) -> str:
         return f"{self.prefix}lock:{session_id}"
 
@@ -118,25 +125,32 @@ class RedisStore:
             raise TypeError("the redis store needs raw bytes: drop decode_responses from the URL")
         return blob
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int) -> None:
+    def version(self, session_id: str) -> int | None:
+        """Return the blob's version unless unknown or expired."""
+        value = self._redis.get(self._version_key(session_id))
+        return None if value is None else int(value)
+
+    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+               version: int = 0) -> None:
         """Store a new session within the cap (sweeping first when full), atomically."""
-        keys = [self._blob_key(session_id), self._expiry]
-        if not self._create(keys=keys, args=[session_id, blob, _ms(ttl), cap]):
+        keys = [self._blob_key(session_id), self._expiry, self._version_key(session_id)]
+        if not self._create(keys=keys, args=[session_id, blob, _ms(ttl), cap, version]):
             raise StoreFull
 
-    def save(self, session_id: str, blob: bytes, ttl: float) -> None:
-        """Replace the blob and renew the lifetime, if this process still holds the lock."""
+    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
+        """Replace the blob and its version, and renew the lifetime, if this process still
+        holds the lock."""
         with self._guard:
             held = self._held.get(session_id)
         token = _token(held)
-        keys = [self._blob_key(session_id), self._expiry, self._lock_key(session_id)]
-        if self._save(keys=keys, args=[session_id, blob, _ms(ttl), token]) == -1:
+        keys = [self._blob_key(session_id), self._expiry, self._lock_key(session_id),
+                self._version_key(session_id)]
+        if self._save(keys=keys, args=[session_id, blob, _ms(ttl), token, version]) == -1:
             raise LeaseLost(session_id)
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
-        self._local_locks.forget(session_id)
-        keys = [self._blob_key(session_id), self._expiry]
+        keys = [self._blob_key(session_id), self._expiry, self._version_key(session_id)]
         return bool(self._delete(keys=keys, args=[session_id]))
 
     @contextmanager
