@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     history_points: int = Field(2_000, ge=10)  # history beyond this is decimated
     undo_depth: int = Field(50, ge=0)
     lock_timeout: float = Field(30.0, gt=0)  # seconds to wait for a session's lock
+    # Decoded sessions each process keeps (by their blobs' size); 0 decodes every request
+    session_cache_mb: int = Field(256, ge=0)
 
     # Abuse limits (in memory, per process: each worker or replica counts on its own)
     create_rate: int = Field(60, ge=0)  # sessions one client address may create; 0: no limit

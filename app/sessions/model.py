@@ -11,7 +11,9 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,8 +25,9 @@ from app.engine.spec import NetworkSpec, spec_from_dict, spec_to_dict
 from app.engine.train import Progress
 
 Array = NDArray[np.float64]
-FORMAT = 3  # bump when the blob layout changes
-MAGIC = b"BPS3"  # a session blob starts with this
+FORMAT = 4  # bump when the blob layout changes
+MAGIC = b"BPS4"  # a session blob starts with this: sections (see `dumps`)
+MAGIC_V3 = b"BPS3"  # one section; still read
 
 
 @dataclass
@@ -101,6 +104,9 @@ class Session:
     test_losses: list[float] = field(default_factory=list)
     undo: list[Snapshot] = field(default_factory=list)
     redo: list[Snapshot] = field(default_factory=list)
+    # Sections of the last blob, by name: (the objects packed, the bytes), for `dumps`.
+    packed: dict[str, tuple[tuple[Any, ...], bytes]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def snapshot(self, label: str) -> Snapshot:
         """Return what undo needs to come back to the current state."""
@@ -180,11 +186,19 @@ def _snapshot_from(meta: dict[str, Any], z: Any, specs: list[NetworkSpec]) -> Sn
 
 
 def dumps(s: Session) -> bytes:
-    """Serialise a session exactly (float64 bytes) into one blob."""
-    arrays: dict[str, Array] = {"inputs": s.inputs, "targets": s.targets}
-    specs: dict[NetworkSpec, int] = {}  # undo snapshots mostly share one spec: store it once
+    """Serialise a session exactly (float64 bytes) into one blob.
+
+    The blob is three sections, each a `_pack_blob`: the data (inputs, targets, the
+    generated problem), the undo and redo stacks, and the rest. The first two rarely
+    change between saves — a training step changes neither — so each is packed once and
+    its bytes are kept on the session, reused while the objects they were packed from
+    are the same (`is`, not equality: arrays are never changed in place).
+    """
+    data = _section(s, "data", (s.inputs, s.targets, s.problem), _pack_data)
+    undo = _section(s, "undo", (*s.undo, None, *s.redo), _pack_undo)
+    arrays: dict[str, Array] = {}
     meta: dict[str, Any] = {
-        "format": FORMAT, "id": s.id, "version": s.version, "spec": spec_to_dict(s.spec),
+        "format": FORMAT, "id": s.id, "version": s.version, "spec": _spec_dict(s.spec),
         "created_at": s.created_at, "updated_at": s.updated_at,
         "transitions": _pack_params("params", s.parameters, arrays),
         "initial": _pack_params("initial", s.initial, arrays),
@@ -193,17 +207,53 @@ def dumps(s: Session) -> bytes:
         "edits": s.edits, "phase": s.phase, "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
-        "playing": s.playing,
-        "problem": _pack_problem("problem", s.problem, arrays),
-        "test_steps": s.test_steps, "test_losses": s.test_losses,
+        "playing": s.playing, "test_steps": s.test_steps, "test_losses": s.test_losses,
+    }
+    unique, meta["aliases"] = _deduplicate(arrays, by_content=False)
+    unique["history_steps"] = np.asarray(s.history_steps, dtype="<i8")
+    unique["history_losses"] = np.asarray(s.history_losses, dtype="<f8")
+    core = _pack_blob(meta, unique)
+    sections = [data, undo, core]
+    lengths = b"".join(len(part).to_bytes(8, "little") for part in sections)
+    return b"".join([MAGIC, len(sections).to_bytes(8, "little"), lengths, *sections])
+
+
+def _section(s: Session, name: str, sources: tuple[Any, ...],
+             pack: Callable[[Session], bytes]) -> bytes:
+    """Return the section's bytes: the ones packed last time if made from the same objects."""
+    cached = s.packed.get(name)
+    if cached is not None and len(cached[0]) == len(sources) and all(
+            a is b for a, b in zip(cached[0], sources, strict=True)):
+        return cached[1]
+    packed = pack(s)
+    s.packed[name] = (sources, packed)
+    return packed
+
+
+def _pack_data(s: Session) -> bytes:
+    arrays: dict[str, Array] = {"inputs": s.inputs, "targets": s.targets}
+    meta = {"problem": _pack_problem("problem", s.problem, arrays)}
+    unique, meta["aliases"] = _deduplicate(arrays)
+    return _pack_blob(meta, unique)
+
+
+def _pack_undo(s: Session) -> bytes:
+    arrays: dict[str, Array] = {}
+    specs: dict[NetworkSpec, int] = {}  # undo snapshots mostly share one spec: store it once
+    meta: dict[str, Any] = {
         "undo": [_snapshot_meta(i, u, arrays, specs) for i, u in enumerate(s.undo)],
         "redo": [_snapshot_meta(-i - 1, r, arrays, specs) for i, r in enumerate(s.redo)],
     }
-    meta["specs"] = [spec_to_dict(spec) for spec in specs]
+    meta["specs"] = [_spec_dict(spec) for spec in specs]
     unique, meta["aliases"] = _deduplicate(arrays)
-    unique["history_steps"] = np.asarray(s.history_steps, dtype="<i8")
-    unique["history_losses"] = np.asarray(s.history_losses, dtype="<f8")
     return _pack_blob(meta, unique)
+
+
+@lru_cache(maxsize=512)
+def _spec_dict(spec: NetworkSpec) -> dict[str, Any]:
+    """Return `spec_to_dict(spec)`, computed once per spec (specs are frozen; never mutate
+    the returned dict)."""
+    return spec_to_dict(spec)
 
 
 def _pack_blob(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> bytes:
@@ -227,26 +277,32 @@ def _pack_blob(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> bytes:
 
 def _unpack_blob(blob: bytes) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     """Return the header and the arrays of a `_pack_blob` blob (writable copies)."""
-    if blob[:4] != MAGIC:
+    if blob[:4] not in (MAGIC, MAGIC_V3):
         raise ValueError("not a session blob")
     size = int.from_bytes(blob[4:12], "little")
     meta = json.loads(blob[12 : 12 + size])
     payload = bytearray(blob[12 + size :])  # one copy: the views below are writable
     arrays = {
-        name: np.frombuffer(payload, dtype=np.dtype(kind), count=int(np.prod(shape)),
+        name: np.frombuffer(payload, dtype=np.dtype(kind), count=math.prod(shape),
                             offset=offset).reshape(shape)
         for name, (kind, shape, offset, _) in meta.pop("arrays").items()
     }
     return meta, arrays
 
 
-def _deduplicate(arrays: dict[str, Array]) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
-    """Store equal arrays once (undo snapshots share most of theirs); return the aliases."""
-    seen: dict[tuple[tuple[int, ...], bytes], str] = {}
+def _deduplicate(arrays: dict[str, Array], by_content: bool = True
+                 ) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
+    """Store equal arrays once (undo snapshots share most of theirs); return the aliases.
+
+    `by_content=False` merges only the very same array objects (no hashing: the part of
+    the blob written on every save).
+    """
+    seen: dict[Any, str] = {}
     unique: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
     for name, arr in arrays.items():
-        key = (arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest())
+        key: Any = (arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest()
+                    ) if by_content else id(arr)
         if key in seen:
             aliases[name] = seen[key]
         else:
@@ -255,14 +311,38 @@ def _deduplicate(arrays: dict[str, Array]) -> tuple[dict[str, NDArray[Any]], dic
     return unique, aliases
 
 
+def _sections(blob: bytes) -> list[bytes]:
+    """Return the sections of a blob (a format-3 blob is one section)."""
+    if blob[:4] == MAGIC_V3:
+        return [blob]
+    if blob[:4] != MAGIC:
+        raise ValueError("not a session blob")
+    count = int.from_bytes(blob[4:12], "little")
+    lengths = [int.from_bytes(blob[12 + 8 * i : 20 + 8 * i], "little") for i in range(count)]
+    offset = 12 + 8 * count
+    parts = []
+    for length in lengths:
+        parts.append(blob[offset : offset + length])
+        offset += length
+    return parts
+
+
 def loads(blob: bytes) -> Session:
-    """Rebuild a session from `dumps` output."""
-    meta, data = _unpack_blob(blob)
+    """Rebuild a session from `dumps` output (or from a format-3 blob)."""
+    sections = _sections(blob)
+    meta: dict[str, Any] = {}
+    data: dict[str, NDArray[Any]] = {}
+    aliases: dict[str, str] = {}
+    for part in sections:
+        part_meta, part_data = _unpack_blob(part)
+        aliases.update(part_meta.pop("aliases", {}))
+        meta.update(part_meta)
+        data.update(part_data)
     specs = [spec_from_dict(d) for d in meta["specs"]]
-    for name, target in meta["aliases"].items():
+    for name, target in aliases.items():
         data[name] = data[target].copy()
     div = meta["divergence"]
-    return Session(
+    session = Session(
         id=meta["id"], spec=spec_from_dict(meta["spec"]),
         inputs=data["inputs"], targets=data["targets"],
         parameters=_unpack_params("params", meta["transitions"], data),
@@ -270,8 +350,8 @@ def loads(blob: bytes) -> Session:
         state=_unpack_state("state", meta["state"], data),
         created_at=meta["created_at"], updated_at=meta["updated_at"], version=meta["version"],
         progress=Progress(*meta["progress"]),
-        history_steps=[int(v) for v in data["history_steps"]],
-        history_losses=[float(v) for v in data["history_losses"]],
+        history_steps=data["history_steps"].tolist(),
+        history_losses=data["history_losses"].tolist(),
         edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
         divergence=None if div is None else Divergence(**div), loss=meta["loss"],
         title=meta["title"], example=meta["example"], playing=meta.get("playing", False),
@@ -281,3 +361,8 @@ def loads(blob: bytes) -> Session:
         undo=[_snapshot_from(m, data, specs) for m in meta["undo"]],
         redo=[_snapshot_from(m, data, specs) for m in meta["redo"]],
     )
+    if len(sections) == 3:  # the data and undo sections as read: the next save reuses them
+        session.packed["data"] = ((session.inputs, session.targets, session.problem),
+                                  sections[0])
+        session.packed["undo"] = ((*session.undo, None, *session.redo), sections[1])
+    return session

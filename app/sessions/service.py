@@ -44,6 +44,7 @@ from app.engine.train import Progress, next_rows
 from app.settings import Settings
 
 from . import building, checking, csvdata, documents, history, training
+from .cache import SessionCache, working_copy
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
@@ -89,6 +90,7 @@ class SessionService:
         self.store = store
         self.settings = settings
         self._created = 0
+        self._cache = SessionCache(settings.session_cache_mb * 1024 * 1024)
         self._training = threading.BoundedSemaphore(settings.max_training)
 
     # ------------------------------------------------------------------ lifecycle
@@ -205,8 +207,10 @@ class SessionService:
         if self._created % SWEEP_EVERY == 0:
             self.store.sweep()
         try:
-            self.store.create(session.id, dumps(session), self.settings.session_ttl_seconds,
-                              self.settings.max_sessions)
+            blob = dumps(session)
+            self.store.create(session.id, blob, self.settings.session_ttl_seconds,
+                              self.settings.max_sessions, session.version)
+            self._cache.put(session, len(blob))
         except StoreFull:
             raise ServiceError(503, "store_full", "The playground holds as many sessions as "
                                "it can right now; please try again later.", None,
@@ -216,13 +220,21 @@ class SessionService:
         """Return the session, or raise the 404."""
         if not valid_id(session_id):
             raise not_found()
+        version = self.store.version(session_id)
+        if version is not None:
+            kept = self._cache.get(session_id, version)
+            if kept is not None:
+                return kept
         blob = self.store.load(session_id)
         if blob is None:
             raise not_found()
-        return loads(blob)
+        session = loads(blob)
+        self._cache.put(session, len(blob))
+        return session
 
     def delete(self, session_id: str) -> None:
         """Delete the session (404 if unknown)."""
+        self._cache.drop(session_id)
         if not valid_id(session_id) or not self.store.delete(session_id):
             raise not_found()
 
@@ -238,7 +250,7 @@ class SessionService:
             raise not_found()
         try:
             with self.store.lock(session_id, self.settings.lock_timeout):
-                session = self.get(session_id)
+                session = working_copy(self.get(session_id))
                 if if_match is not None and if_match != session.version:
                     raise ServiceError(412, "stale", f"The session changed (version "
                                        f"{session.version}, you sent {if_match}); reload it.",
@@ -252,7 +264,10 @@ class SessionService:
                     self._push_undo(session, before)
                 session.version += 1
                 session.updated_at = time.time()
-                self.store.save(session_id, dumps(session), self.settings.session_ttl_seconds)
+                blob = dumps(session)
+                self.store.save(session_id, blob, self.settings.session_ttl_seconds,
+                                session.version)
+                self._cache.put(session, len(blob))
                 return session
         except LockTimeout:
             raise ServiceError(503, "busy", "The session is busy; try again in a moment.",

@@ -1,0 +1,159 @@
+"""Decoded sessions kept per process, the sectioned blob, and the per-key thread locks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.sessions import model
+from app.sessions.cache import SessionCache
+from app.sessions.errors import ServiceError
+from app.sessions.service import SessionService
+from app.sessions.stores.base import LocalLocks
+from app.sessions.stores.memory import MemoryStore
+from app.sessions.stores.sqlite import SqliteStore
+from app.settings import Settings
+
+
+def _worker(path: Path) -> SessionService:
+    """A service on the SQLite file at `path`, as one worker process has."""
+    return SessionService(SqliteStore(path, "NORMAL"), Settings(store="sqlite"))
+
+
+def _params(service: SessionService, sid: str) -> list[bytes]:
+    s = service.get(sid)
+    return [t.weights.tobytes() + t.biases.tobytes() for t in s.parameters]
+
+
+def test_a_change_by_another_worker_is_seen_at_once(tmp_path: Path) -> None:
+    a, b = _worker(tmp_path / "s.sqlite3"), _worker(tmp_path / "s.sqlite3")
+    sid = a.create({"example": "origin"}).id
+    a.step(sid, 3)
+    assert a.get(sid).progress.step == 3  # kept by a
+    b.step(sid, 2)  # b decodes from the file, steps, saves
+    assert a.get(sid).progress.step == 5
+    assert a.step(sid, 1).session.progress.step == 6
+    assert b.get(sid).progress.step == 6
+    assert _params(a, sid) == _params(b, sid)
+
+
+def test_steps_through_the_cache_match_steps_that_decode_every_time(tmp_path: Path) -> None:
+    kept = _worker(tmp_path / "a.sqlite3")
+    cold = SessionService(SqliteStore(tmp_path / "b.sqlite3", "NORMAL"),
+                          Settings(store="sqlite", session_cache_mb=0))
+    ids = [svc.create({"example": "xor"}).id for svc in (kept, cold)]
+    for _ in range(5):
+        for svc, sid in zip((kept, cold), ids, strict=True):
+            svc.step(sid, 7)
+            svc.patch(sid, {"cells": [{"transition": 0, "kind": "weights", "row": 0,
+                                       "column": 0, "value": 0.25}]})
+    kept.undo(ids[0])
+    cold.undo(ids[1])
+    assert _params(kept, ids[0]) == _params(cold, ids[1])
+    assert len(kept._cache) == 1
+    assert len(cold._cache) == 0
+
+
+def test_a_refused_change_leaves_the_kept_session_as_it_was() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    service.step(sid, 2)
+    before = service.get(sid)
+    with pytest.raises(ServiceError):
+        service.patch(sid, {"cells": [{"transition": 9, "kind": "weights", "row": 0,
+                                       "column": 0, "value": 1.0}]})
+    after = service.get(sid)
+    assert after is before
+    assert (after.version, after.progress.step, len(after.undo)) == (before.version, 2, 1)
+
+
+def test_a_change_never_alters_what_readers_already_hold() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    held = service.get(sid)
+    history = list(held.history_steps)
+    service.step(sid, 5)
+    service.patch(sid, {"title": "changed"})
+    assert held.progress.step == 0
+    assert held.history_steps == history
+    assert held.title != "changed"
+    assert service.get(sid).progress.step == 5
+
+
+def test_the_cache_is_bounded_by_blob_bytes() -> None:
+    cache = SessionCache(max_bytes=1000)
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sessions = [service.create({"example": "origin"}) for _ in range(4)]
+    for s in sessions:
+        cache.put(s, 400)
+    assert len(cache) == 2
+    assert cache.get(sessions[0].id, sessions[0].version) is None
+    assert cache.get(sessions[3].id, sessions[3].version) is sessions[3]
+    assert cache.get(sessions[3].id, sessions[3].version + 1) is None  # another version
+
+
+def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    for k in range(3):
+        service.step(sid, 10)
+        service.patch(sid, {"cells": [{"transition": 1, "kind": "biases", "column": 0,
+                                       "value": 0.5 + k}]})
+    s = service.get(sid)
+    blob = model.dumps(s)
+    s.packed.clear()
+    assert model.dumps(s) == blob  # packing the sections afresh gives the same bytes
+    again = model.loads(blob)
+    assert model.dumps(again) == blob
+    assert all(np.array_equal(p.weights, q.weights) and np.array_equal(p.biases, q.biases)
+               for p, q in zip(again.parameters, s.parameters, strict=True))
+    assert [u.label for u in again.undo] == [u.label for u in s.undo]
+    assert again.history_losses == s.history_losses
+
+
+def test_a_format_3_blob_still_loads() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    service.step(sid, 4)
+    s = service.get(sid)
+    meta: dict[str, object] = {}
+    arrays: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
+    aliases: dict[str, str] = {}
+    for part in model._sections(model.dumps(s)):  # one header and one payload, as format 3
+        part_meta, part_arrays = model._unpack_blob(part)
+        aliases.update(part_meta.pop("aliases"))
+        meta.update(part_meta)
+        arrays.update(part_arrays)
+    meta["aliases"] = aliases
+    legacy = model.MAGIC_V3 + model._pack_blob(meta, arrays)[4:]
+    old = model.loads(legacy)
+    assert json.dumps(model.spec_to_dict(old.spec)) == json.dumps(model.spec_to_dict(s.spec))
+    assert old.progress == s.progress
+    assert old.version == s.version
+    assert all(np.array_equal(p.weights, q.weights)
+               for p, q in zip(old.parameters, s.parameters, strict=True))
+
+
+def test_thread_locks_are_forgotten_when_free() -> None:
+    locks = LocalLocks()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with locks.hold("a", 5):
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    inside.wait(5)
+    assert len(locks) == 1
+    release.set()
+    t.join(5)
+    with locks.hold("b", 5):
+        pass
+    assert len(locks) == 0
