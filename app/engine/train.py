@@ -112,11 +112,16 @@ class Trainer:
         self.w_t = [w[1:].T for w in self.aug]  # Wᵀ views, for δ·Wᵀ
         self.full = _Views(self, self.n, self.x_aug, self.y)
         self._batch_views: dict[int, _Views] = {}
+        self._floats = 3 * sum(w.size for w in self.aug) + self.full.floats()
         self.reg = REGULARIZERS[spec.regularization.kind]
         self.reg_on = penalty_active(spec.regularization)
         self.opt_step = OPTIMIZERS[spec.optimizer.name].step
         self.hyper = prepare(spec.optimizer)
         self.update_plan = list(zip(self.aug, self.grads, self.steps, strict=True))
+
+    def floats(self) -> int:
+        """Return about how many float64 values the buffers hold (the memory ÷ 8)."""
+        return self._floats
 
     def views(self, rows: int) -> _Views:
         """Return the buffers for a mini-batch of `rows` observations (made once)."""
@@ -124,6 +129,7 @@ class Trainer:
             x = np.ones((rows, self.x_aug.shape[1]))  # (rows, 1 + inputs)
             y = np.empty((rows, self.y.shape[1]))  # (rows, outputs)
             self._batch_views[rows] = _Views(self, rows, x, y)
+            self._floats += self._batch_views[rows].floats()
         return self._batch_views[rows]
 
     def _forward(self, v: _Views) -> Array:
@@ -292,6 +298,10 @@ class _Views:
              self.g[l - 1] if l else None)
             for l in range(last, -1, -1)
         ]
+
+    def floats(self) -> int:
+        """Return how many float64 values these buffers hold."""
+        return sum(m.size for m in (*self.a_in, *self.a, *self.z, *self.g, *self.delta, self.y))
 
 
 def epoch_order(spec: NetworkSpec, n: int, epoch: int) -> Rows:
