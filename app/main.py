@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.sweep()
+        settle_garbage_collector()
         yield
         training.shutdown()
         store.close()
@@ -49,6 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     ratelimit.install(app, settings.create_rate, settings.create_rate_window)  # outermost
     return app
+
+
+def settle_garbage_collector() -> None:
+    """Move every object of the started app out of the collector's sight (`gc.freeze`).
+
+    The framework, the schemas, NumPy and the templates leave a few hundred thousand
+    long-lived objects; each full collection walked them all — about 50 ms with every
+    request in the process waiting, once a second under load (the API's p99). Frozen,
+    they are never scanned again; what requests create is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _docs(app: FastAPI) -> None:

@@ -44,8 +44,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_service(request: Request) -> SessionService:
-    """Return the app's session service."""
+async def get_service(request: Request) -> SessionService:
+    """Return the app's session service (async: no thread hop for a dependency this cheap)."""
     service: SessionService = request.app.state.service
     return service
 
@@ -95,9 +95,11 @@ def import_session(*, document: Annotated[dict[str, Any], Body()], service: Serv
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
-def get_session(*, session_id: str, service: Service, response: Response) -> dict[str, Any]:
+def get_session(*, session_id: str, service: Service) -> JSONResponse:
     """Return the session: spec, data, parameters, loss and status."""
-    return _public(service, service.get(session_id), response)
+    session = service.get(session_id)  # the hot reads answer without re-validating the dict
+    return JSONResponse(serialize.session_public(service, session),
+                        headers={"ETag": f'"{session.version}"'})
 
 
 @router.patch("/{session_id}", response_model=SessionPublic)
@@ -145,18 +147,18 @@ def redo_session(*, session_id: str, service: Service, response: Response) -> di
 
 
 @router.post("/{session_id}/step", response_model=StepResult)
-def step_session(*, session_id: str, service: Service, response: Response,
-                 body: StepRequest | None = None, if_match: IfMatch = None) -> dict[str, Any]:
+def step_session(*, session_id: str, service: Service, body: StepRequest | None = None,
+                 if_match: IfMatch = None) -> JSONResponse:
     """Train `iterations` updates (stopping at the time budget: `truncated`)."""
     outcome = service.step(session_id, body.iterations if body else 1,
                            parse_if_match(if_match))
     s = outcome.session
-    response.headers["ETag"] = f'"{s.version}"'
-    return {"step": s.progress.step, "epoch": s.progress.epoch,
-            "iterations_run": outcome.iterations_run, "truncated": outcome.truncated,
-            "loss": serialize.number(s.loss), "status": s.status,
-            "divergence": None if s.divergence is None else s.divergence.to_dict(),
-            "version": s.version}
+    return JSONResponse({
+        "step": s.progress.step, "epoch": s.progress.epoch,
+        "iterations_run": outcome.iterations_run, "truncated": outcome.truncated,
+        "loss": serialize.number(s.loss), "status": s.status,
+        "divergence": None if s.divergence is None else s.divergence.to_dict(),
+        "version": s.version}, headers={"ETag": f'"{s.version}"'})
 
 
 def _observations(text: str | None) -> list[int] | None:
@@ -173,11 +175,11 @@ def _observations(text: str | None) -> list[int] | None:
 def get_trace(*, session_id: str, service: Service,
               observations: Annotated[str | None, Query(
                   description="comma-separated rows, e.g. 0,1 (default: the next batch)")] = None,
-              augmented: bool = False) -> dict[str, Any]:
+              augmented: bool = False) -> JSONResponse:
     """Return the step the current parameters would take: forward, loss, backward, update."""
     s = service.get(session_id)
     tr = service.trace_of(s, _observations(observations))
-    return serialize.trace_out(s, tr, augmented)
+    return JSONResponse(serialize.trace_out(s, tr, augmented))
 
 
 @router.get("/{session_id}/phase", response_model=PhaseOut)
