@@ -17,21 +17,20 @@ class MemoryStore:
         self._guard = threading.Lock()
         self._local_locks = LocalLocks()
 
-    def load(self, session_id: str) -> bytes | None:
-        """Return the blob unless unknown or expired."""
+    def _live(self, session_id: str) -> tuple[bytes, float, int] | None:
         with self._guard:
             entry = self._blobs.get(session_id)
-        if entry is None or entry[1] <= time.time():
-            return None
-        return entry[0]
+        return None if entry is None or entry[1] <= time.time() else entry
+
+    def load(self, session_id: str) -> bytes | None:
+        """Return the blob unless unknown or expired."""
+        entry = self._live(session_id)
+        return None if entry is None else entry[0]
 
     def version(self, session_id: str) -> int | None:
         """Return the blob's version unless unknown or expired."""
-        with self._guard:
-            entry = self._blobs.get(session_id)
-        if entry is None or entry[1] <= time.time():
-            return None
-        return entry[2]
+        entry = self._live(session_id)
+        return None if entry is None else entry[2]
 
     def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
                version: int = 0) -> None:

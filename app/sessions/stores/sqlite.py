@@ -263,21 +263,22 @@ class SqliteStore:
                 change.error = change.error or err
 
     # ------------------------------------------------------------------ the interface
-    def load(self, session_id: str) -> bytes | None:
-        """Return the blob unless unknown or expired."""
+    def _column(self, session_id: str, column: str) -> Any:
         row = self._db.execute(
-            "SELECT blob FROM sessions WHERE id = ? AND expires_at > ?",
+            f"SELECT {column} FROM sessions WHERE id = ? AND expires_at > ?",  # a fixed name
             (session_id, time.time()),
         ).fetchone()
-        return None if row is None else bytes(row[0])
+        return None if row is None else row[0]
+
+    def load(self, session_id: str) -> bytes | None:
+        """Return the blob unless unknown or expired."""
+        blob = self._column(session_id, "blob")
+        return None if blob is None else bytes(blob)
 
     def version(self, session_id: str) -> int | None:
         """Return the version saved with the blob, unless unknown or expired."""
-        row = self._db.execute(
-            "SELECT version FROM sessions WHERE id = ? AND expires_at > ?",
-            (session_id, time.time()),
-        ).fetchone()
-        return None if row is None else int(row[0])
+        version = self._column(session_id, "version")
+        return None if version is None else int(version)
 
     def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
                version: int = 0) -> None:
