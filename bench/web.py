@@ -55,7 +55,7 @@ CELL_P50_TARGET_MS = 15.0
 FRAME_CPU_TARGET_MS = 5.0  # server CPU per frame, origin net
 SOLO_FPS_TARGET = 20.0
 CROWD_FPS_TARGET = 5.0  # each of PLAYERS sessions
-VIEW_FORM = [("v_decimals", "7"), ("v_augmented", "1"), ("v_augmented", "0"),
+VIEW_FORM = [("v_decimals", "7"), ("v_augmented", "0"), ("v_augmented", "1"),
              ("v_transpose", "0"), ("v_obs", "0"), ("v_log", "0"), ("v_all", "0")]
 HTMX = (("HX-Request", "true"),)
 NEXT_FRAME = re.compile(rb'"frame":\s*(\d+)')  # hx-vals of the next frame's trigger

@@ -23,6 +23,7 @@ from app.sessions.service import SessionService
 
 from . import context
 from .templating import environment
+from .view import View, view_from
 
 Service = Annotated[SessionService, Depends(get_service)]
 EVERY = ("toolbar", "banners", "plane", "diagram", "loss", "data", "architecture", "init",
@@ -30,8 +31,6 @@ EVERY = ("toolbar", "banners", "plane", "diagram", "loss", "data", "architecture
          "check", "share")
 RESULTS = ("toolbar", "banners", "plane", "diagram", "loss", "stepper", "walkthrough",
            "matrices", "diagnostics", "distributions")
-FRAME_SECONDS = 0.025  # training per frame of play: ~20 frames/s with rendering and swapping
-HEAVY_EVERY = 5  # matrices, walkthrough and diagnostics refresh every 5th frame of play
 
 
 def request_values(request: Request, form: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,13 +66,13 @@ Fields = Annotated[FormFields, Depends(form_fields)]
 
 
 def view_of(request: Request, form: dict[str, Any] | None = None,
-            readonly: bool = False) -> context.View:
+            readonly: bool = False) -> View:
     """Return the viewer's display preferences sent with the request."""
-    return context.view_from(request_values(request, form), readonly=readonly)
+    return view_from(request_values(request, form), readonly=readonly)
 
 
 def render_page(request: Request, service: SessionService, s: Session,
-          view: context.View) -> HTMLResponse:
+          view: View) -> HTMLResponse:
     ctx = context.build(service, s, view, str(request.base_url).rstrip("/"))
     html = environment().get_template("session.html").render(
         **ctx, mx=macros(), title=s.title or "Network", oob=False, playing=False, frame=0,
@@ -85,7 +84,7 @@ def macros() -> Any:
     return environment().get_template("partials/macros.html").module
 
 
-def render_panels(request: Request, service: SessionService, s: Session, view: context.View,
+def render_panels(request: Request, service: SessionService, s: Session, view: View,
             blocks: Iterable[str], extra: str = "", status: int = 200,
             **more: Any) -> HTMLResponse:
     blocks = list(blocks)

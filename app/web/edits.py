@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 
-from . import context, forms
+from . import forms
 from .common import (
     EVERY,
+    RESULTS,
     Fields,
     Service,
     apply_edit,
@@ -28,6 +29,7 @@ from .common import (
     view_of,
 )
 from .templating import environment
+from .view import view_from
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +46,7 @@ def edit_data_cell(session_id: str, request: Request, service: Service,
         value = forms.number(form.get("value"), slot)
     except ServiceError as err:
         return error_html(err, err.field if err.field and "-" in err.field else "data")
-    blocks = [b for b in EVERY if b != "data"]  # keep focus in the grid
+    blocks = [*RESULTS, "share"]  # what data can change; not the grid (focus stays in it)
     cell = {"kind": kind, "row": r, "column": c, "value": value}
     return apply_edit(request, service, session_id, {"data_cells": [cell]}, slot, form, blocks)
 
@@ -319,7 +321,7 @@ async def upload_csv(session_id: str, request: Request, service: Service,
                      file: Annotated[UploadFile, File()]) -> Response:
     """Replace the data with columns of an uploaded CSV/TSV (header row)."""
     data = await request.form()
-    view = context.view_from(request_values(request, dict(data)))
+    view = view_from(request_values(request, dict(data)))
 
     def names(key: str) -> list[str]:
         return [n.strip() for n in str(data.get(key) or "").split(",") if n.strip()]

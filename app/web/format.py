@@ -47,6 +47,20 @@ def num(value: float | None, decimals: int = 7) -> str:
     return text
 
 
+def nums(values: NDArray[np.float64], decimals: int = 7) -> list[str]:
+    """Return `num` of every value (flattened): formatted in one string, then split."""
+    vals = values.astype(np.float64, copy=False).ravel().tolist()
+    if not vals:
+        return []
+    text = (f"\0%.{decimals}f" * len(vals)) % tuple(vals) + "\0"  # \0 never appears in a number
+    if "-" in text or "n" in text:  # negatives, nan, inf
+        zero = f"{0.0:.{decimals}f}"
+        text = text.replace("-", "−").replace("nan", "NaN").replace("inf", "∞")
+        for _ in range(2):  # a −0.000 takes the separator after it: twice finds its neighbour
+            text = text.replace(f"\0−{zero}\0", f"\0{zero}\0")
+    return text[1:-1].split("\0")
+
+
 def exact(value: float | None) -> str:
     """Return the shortest representation that round-trips (for hover titles)."""
     return "—" if value is None else repr(float(value))
@@ -59,6 +73,37 @@ def colour(value: float, scale: float) -> str:
     k = abs(t)
     r, g, b = (round(z + (e - z) * k) for z, e in zip(ZERO, end, strict=True))
     return f"rgb({r},{g},{b})"
+
+
+def colours(values: NDArray[np.float64], scale: float) -> tuple[list[str], list[str]]:
+    """Return `colour` and `ink` of every value (flattened), computed as arrays."""
+    v = values.ravel()
+    if v.size <= SCALAR_SIZE:  # NumPy's fixed cost is larger than a few scalar calls
+        listed = v.tolist()
+        return [colour(x, scale) for x in listed], [ink(x, scale) for x in listed]
+    if scale > 0 and math.isfinite(scale):
+        with np.errstate(over="ignore"):
+            t = np.where(np.isfinite(v), v, 0.0) / scale  # non-finite values are white
+        np.minimum(t, 1.0, out=t)
+        np.maximum(t, -1.0, out=t)
+    else:
+        t = np.zeros(v.shape)
+    k = np.abs(t)
+    rgb = np.rint(_ENDS[(t >= 0).view(np.int8)] * k[:, None] + _ZERO).astype(np.int64)
+    packed = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).tolist()  # (values,)
+    get, background = _RGB.get, []
+    for p in packed:
+        text = get(p)
+        if text is None:
+            text = _RGB[p] = f"rgb({p >> 16},{(p >> 8) & 255},{p & 255})"
+        background.append(text)
+    return background, ["#fff" if d else "#111" for d in (k > 0.6).tolist()]
+
+
+SCALAR_SIZE = 8  # up to this many values, `colours` calls `colour` and `ink` one by one
+_ZERO = np.array(ZERO, dtype=np.float64)
+_ENDS = np.array([NEGATIVE, POSITIVE], dtype=np.float64) - _ZERO  # (2, 3): t < 0, t ≥ 0
+_RGB: dict[int, str] = {}  # packed colour → its rgb() text (at most 2 × 256 shades)
 
 
 def ink(value: float, scale: float) -> str:

@@ -4,64 +4,94 @@ A `Grid` is what the `matrix` macro renders: row and column headers, cells colou
 the shared diverging palette, each cell's hover title giving its name in the origin's
 notation and its exact float64 value. Large matrices show their first rows until the
 viewer asks for all of them. Copy formats (NumPy, CSV, LaTeX) come from the same numbers.
+
+Trade-off, measured: a page holds thousands of cells, and a cell through the template
+engine (a loop step, four escapes, four attribute look-ups) cost ~4 µs — a 2-8-8-8-1
+net's edit spent half its time there. So a grid's numbers and colours are computed for
+the whole matrix at once (NumPy, then one formatting pass), and its rows are formatted
+here from `CELL` and `ROW`, the one place a cell's markup is written; the `matrix` macro
+writes everything around them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain, islice
 
 import numpy as np
+from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
-from .format import colour, exact, ink, num, scale_of, sub, sup
+from .format import colours, num, nums, scale_of, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One table cell."""
-
-    text: str
-    title: str
-    background: str
-    foreground: str
+CELL = '<td style="background:%s;color:%s" title="%s = %r">%s</td>'  # a heat-map cell
+PLAIN_CELL = '<td title="%s = %r">%s</td>'  # a cell without colour
+ROW = '<tr><th scope="row">%s</th>%s</tr>'  # a row: its label, its cells
 
 
 @dataclass(frozen=True)
 class Grid:
-    """A labelled, coloured matrix ready for the template."""
+    """A labelled, coloured matrix ready for the template (its shown cells, row-major)."""
 
     key: str  # stable id, e.g. "a-1"; also the copy endpoint's name
     title: str  # e.g. "a¹"
     caption: str  # what it is, in words
     col_labels: list[str]
-    row_labels: list[str]
-    rows: list[list[Cell]]
+    row_labels: list[str]  # of the shown rows
+    names: list[str]  # each shown cell's name in the origin's notation (escaped)
+    values: list[float]  # its exact value (the hover title)
+    texts: list[str]  # the number shown
+    backgrounds: list[str]
+    foregrounds: list[str]
     shape: tuple[int, int]
     hidden_rows: int  # rows not shown (0 when complete)
     highlight: bool = False
 
+    def cells(self, r: int, cls: str = "", coloured: bool = True) -> Markup:
+        """Return the <td> cells of shown row r (with class `cls`; plain if not `coloured`)."""
+        w = self.shape[1]
+        row = slice(r * w, (r + 1) * w)
+        parts: Iterable[tuple[object, ...]]
+        if coloured:
+            parts = zip(self.backgrounds[row], self.foregrounds[row], self.names[row],
+                        self.values[row], self.texts[row], strict=True)
+        else:
+            parts = zip(self.names[row], self.values[row], self.texts[row], strict=True)
+        cell = (CELL if coloured else PLAIN_CELL).replace("<td", f'<td class="{cls}"' if cls
+                                                          else "<td")
+        return Markup((cell * w) % tuple(chain.from_iterable(parts)))
 
-Namer = Callable[[int, int], str]
+    @cached_property
+    def body(self) -> Markup:
+        """Return the table's body rows, each headed by its label (one formatting pass)."""
+        w = self.shape[1]
+        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.texts,
+                    strict=True)
+        args: list[object] = []
+        for label in self.row_labels:
+            args.append(escape(label))
+            args.extend(chain.from_iterable(islice(cells, w)))
+        return Markup((ROW % ("%s", CELL * w) * len(self.row_labels)) % tuple(args))
+
+
+Namer = Callable[[int], list[str]]  # rows shown → each cell's name (escaped), row-major
 
 
 def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
          row_labels: list[str], col_labels: list[str], namer: Namer,
          show_all: bool = False, highlight: bool = False) -> Grid:
     """Return a Grid of matrix m (2-D) with the given labels and cell names."""
-    m = np.atleast_2d(m)
-    scale = scale_of(m)
+    m = np.atleast_2d(m).astype(np.float64, copy=False)
     limit = m.shape[0] if show_all else min(m.shape[0], PREVIEW_ROWS)
-    rows = [
-        [Cell(num(float(v), decimals), f"{namer(r, c)} = {exact(float(v))}",
-              colour(float(v), scale), ink(float(v), scale)) for c, v in enumerate(m[r])]
-        for r in range(limit)
-    ]
-    return Grid(key, title, caption, col_labels, row_labels[:limit], rows, m.shape,
-                m.shape[0] - limit, highlight)
+    shown = m[:limit]  # (limit, columns)
+    background, foreground = colours(shown, scale_of(m))
+    return Grid(key, title, caption, col_labels, row_labels[:limit], namer(limit),
+                shown.ravel().tolist(), nums(shown, decimals), background, foreground,
+                m.shape, m.shape[0] - limit, highlight)
 
 
 def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,
@@ -69,11 +99,14 @@ def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,
                     observations: list[int] | None = None, title: str | None = None) -> Grid:
     """Return a Grid of an (observations × neurons) matrix, labelled ₒa^l_i."""
     obs = observations if observations is not None else list(range(m.shape[0]))
+    head = f"{symbol}{sup(layer)}"
+    cols = [head + sub(i) for i in range(m.shape[1])]  # a^l_i; a cell is ₒa^l_i
+    safe = [str(escape(c)) for c in cols]
+    shown = obs if show_all else obs[:PREVIEW_ROWS]
     return grid(
-        key, title or f"{symbol}{sup(layer)}", caption, m, decimals,
-        row_labels=[f"obs {o}" for o in obs],
-        col_labels=[f"{symbol}{sup(layer)}{sub(i)}" for i in range(m.shape[1])],
-        namer=lambda r, c: f"{sub(obs[r])}{symbol}{sup(layer)}{sub(c)}",
+        key, title or head, caption, m, decimals,
+        row_labels=[f"obs {o}" for o in shown], col_labels=cols,
+        namer=lambda limit: [sub(o) + c for o in obs[:limit] for c in safe],
         show_all=show_all, highlight=highlight)
 
 
@@ -87,22 +120,24 @@ def weight_grid(key: str, symbol: str, transition: int, weights: Array, biases: 
     """
     t = transition
     m = weights if biases is None else np.vstack([biases[None, :], weights])
-    offset = 0 if biases is None else 1
-
-    def name(i: int, j: int) -> str:  # i indexes rows of the (1 +) fan_in × fan_out matrix
-        if i < offset:
-            return f"b{sup(t)}{sub(j)}" if symbol == "w" else f"{symbol} of b{sup(t)}{sub(j)}"
-        label = f"w{sup(t)}{sub(f'{i - offset},{j}')}"
-        return label if symbol == "w" else f"{symbol}{label}"
-
-    rows_in = (["b"] if biases is not None else []) + [f"from {i}" for i in range(weights.shape[0])]
-    cols_out = [f"to {j}" for j in range(weights.shape[1])]
+    fan_in, fan_out = weights.shape
+    tag = "" if symbol == "w" else str(escape(symbol))  # w¹₀,₀, or e.g. Δw¹₀,₀
+    ends = [sub(j) for j in range(fan_out)]
+    bias = f"b{sup(t)}" if symbol == "w" else f"{tag} of b{sup(t)}"
+    names = [[bias + e for e in ends]] if biases is not None else []  # (1 +) fan_in × fan_out
+    starts = [f"{tag}w{sup(t)}{sub(i)}," for i in range(fan_in)]
+    names += [[start + e for e in ends] for start in starts]
+    rows_in = (["b"] if biases is not None else []) + [f"from {i}" for i in range(fan_in)]
+    cols_out = [f"to {j}" for j in range(fan_out)]
     if transpose:
+        flipped = [list(column) for column in zip(*names, strict=True)]
         return grid(key, f"({symbol}{sup(t)})ᵀ", caption, m.T, decimals,
                     row_labels=cols_out, col_labels=rows_in,
-                    namer=lambda r, c: name(c, r), show_all=True, highlight=highlight)
+                    namer=lambda _: [n for row in flipped for n in row], show_all=True,
+                    highlight=highlight)
     return grid(key, f"{symbol}{sup(t)}", caption, m, decimals, row_labels=rows_in,
-                col_labels=cols_out, namer=name, show_all=True, highlight=highlight)
+                col_labels=cols_out, namer=lambda _: [n for row in names for n in row],
+                show_all=True, highlight=highlight)
 
 
 def as_numpy(m: Array, name: str) -> str:

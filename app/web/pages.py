@@ -28,6 +28,7 @@ from .common import (
     view_of,
 )
 from .templating import environment
+from .view import view_from
 
 router = APIRouter(include_in_schema=False)
 
@@ -132,7 +133,7 @@ def copy_session(session_id: str, request: Request, service: Service) -> Respons
 def get_panels(session_id: str, request: Request, service: Service) -> HTMLResponse:
     """Re-render every panel (after a change of display preferences)."""
     values = request_values(request)
-    view = context.view_from(values, readonly=values.get("readonly") == "1")
+    view = view_from(values, readonly=values.get("readonly") == "1")
     return render_panels(request, service, service.get(session_id), view, EVERY)
 
 
@@ -143,7 +144,7 @@ def sync_session(session_id: str, request: Request, service: Service) -> Respons
     s = service.get(session_id)
     if str(s.version) == str(values.get("version")):
         return Response(status_code=204)
-    view = context.view_from(values, readonly=values.get("readonly") == "1")
+    view = view_from(values, readonly=values.get("readonly") == "1")
     return render_panels(request, service, s, view, EVERY)
 
 

@@ -15,7 +15,7 @@ from app.engine.activations import ACTIVATIONS
 from app.engine.diagnostics import LayerSymmetry
 from app.engine.params import Parameters
 
-from .format import colour, exact, ink, num, sub, sup
+from .format import colour, colours, exact, ink, num, sub, sup
 
 Array = NDArray[np.float64]
 GROUP_COLOURS = ("#8e44ad", "#c2185b", "#00897b", "#6d4c41", "#5e35b1", "#d81b60")
@@ -113,15 +113,17 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
                               (thumbs or {}).get((l, i))))
     edges = []
     for l, t in enumerate(params):
-        for i in range(t.weights.shape[0]):
-            for j in range(t.weights.shape[1]):
-                w = float(t.weights[i, j])
+        fan_out = t.weights.shape[1]
+        strokes, _ = colours(t.weights, weight_scale)  # non-finite weights are white
+        ends = [(sub(j), y(l + 1, j)) for j in range(fan_out)]
+        for i, row in enumerate(t.weights.tolist()):
+            start, y1 = f"w{sup(l)}{sub(i)},", y(l, i)
+            for j, w in enumerate(row):
                 mag = abs(w) / weight_scale if math.isfinite(w) else 1.0
-                edges.append(Edge(l, i, j, xs[l] + radius, y(l, i), xs[l + 1] - radius,
-                                  y(l + 1, j), colour(w if math.isfinite(w) else 0.0,
-                                                      weight_scale) if w else "#bbb",
-                                  0.6 + 4.4 * mag,
-                                  f"w{sup(l)}{sub(f'{i},{j}')} = {exact(w)} (click to edit)"))
+                end, y2 = ends[j]
+                edges.append(Edge(l, i, j, xs[l] + radius, y1, xs[l + 1] - radius, y2,
+                                  strokes[i * fan_out + j] if w else "#bbb", 0.6 + 4.4 * mag,
+                                  f"{start}{end} = {w!r} (click to edit)"))
     captions = ["inputs"] + [f"{'output' if l == len(layers) - 1 else 'hidden'} · "
                              f"{activations[l - 1]}" for l in range(1, len(layers))]
     return Diagram(width, height, nodes, edges, list(zip(xs, captions, strict=True)), radius)
@@ -145,57 +147,59 @@ class Curve:
     test_path: str = ""  # the test loss, when there is test data
 
 
+def _path(xs: Array, ys: Array) -> str:
+    """Return an SVG path through the points, one decimal each (formatted in one pass)."""
+    if not xs.size:
+        return ""
+    return "M" + " L".join(["%.1f,%.1f"] * xs.size) % tuple(np.column_stack([xs, ys]).ravel())
+
+
 def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
           width: float = 560, height: float = 190,
           test: tuple[list[int], list[float]] | None = None) -> Curve:
     """Return the loss curve's geometry (log10 of the loss when `log`), test loss too."""
-    def keep(xs: list[int], vs: list[float]) -> list[tuple[int, float]]:
-        return [(s, v) for s, v in zip(xs, vs, strict=True)
-                if math.isfinite(v) and (v > 0 or not log)]
+    def keep(at: list[int], vs: list[float]) -> tuple[Array, Array, Array]:
+        x, v = np.array(at, dtype=np.float64), np.array(vs, dtype=np.float64)  # (points,)
+        ok = np.isfinite(v) & (v > 0) if log else np.isfinite(v)
+        with np.errstate(divide="ignore"):
+            return x[ok], v[ok], np.log10(v[ok]) if log else v[ok]
 
-    pairs = keep(steps, losses)
-    tests = keep(*test) if test else []
-    if not pairs:
+    xs, raw, ys = keep(steps, losses)  # (points,) each: step, loss, height plotted
+    if not xs.size:
         return Curve(width, height, "", [], [], "", "", "", "", log, True)
-    xs = np.array([p[0] for p in pairs], dtype=np.float64)  # (points,)
-    raw = np.array([p[1] for p in pairs], dtype=np.float64)  # (points,)
-    ys = np.log10(raw) if log else raw
-    t_raw = np.array([p[1] for p in tests], dtype=np.float64)  # (test points,)
-    t_ys = (np.log10(t_raw) if log else t_raw) if tests else t_raw
+    t_xs, _, t_ys = keep(*test) if test else (xs[:0], xs[:0], xs[:0])
     x0, x1 = float(xs.min()), float(xs.max())
-    y0 = float(min(ys.min(), t_ys.min())) if tests else float(ys.min())
-    y1 = float(max(ys.max(), t_ys.max())) if tests else float(ys.max())
+    y0 = float(min(ys.min(), t_ys.min())) if t_ys.size else float(ys.min())
+    y1 = float(max(ys.max(), t_ys.max())) if t_ys.size else float(ys.max())
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
     left, right, top, bottom = 56.0, width - 12.0, 12.0, height - 28.0
 
-    def px(x: float) -> float:
+    def px(x: Array) -> Array:
         return left + (x - x0) / (x1 - x0) * (right - left)
 
-    def py(v: float) -> float:
+    def py(v: Array) -> Array:
         return bottom - (v - y0) / (y1 - y0) * (bottom - top)
 
-    coords = [f"{px(float(a)):.1f},{py(float(b)):.1f}" for a, b in zip(xs, ys, strict=True)]
-    hover_every = max(1, len(pairs) // 60)  # enough to read values; each point is markup
-    points = [(px(float(xs[i])), py(float(ys[i])), f"step {int(xs[i])}: loss {exact(raw[i])}")
-              for i in range(0, len(pairs), hover_every)]
-    if (len(pairs) - 1) % hover_every:
-        i = len(pairs) - 1
-        points.append((px(float(xs[i])), py(float(ys[i])),
-                       f"step {int(xs[i])}: loss {exact(raw[i])}"))
-    marks = [px(float(e)) for e in edits if x0 <= e <= x1]
+    hover_every = max(1, xs.size // 60)  # enough to read values; each point is markup
+    hover = list(range(0, xs.size, hover_every))
+    if (xs.size - 1) % hover_every:
+        hover.append(xs.size - 1)
+    h = np.array(hover)
+    points = [(x, y, f"step {int(step)}: loss {loss!r}") for x, y, step, loss in zip(
+        px(xs[h]).tolist(), py(ys[h]).tolist(), xs[h].tolist(), raw[h].tolist(), strict=True)]
+    marks = px(np.array([e for e in edits if x0 <= e <= x1], dtype=np.float64)).tolist()
 
     def label(v: float) -> str:
         value = 10**v if log else v
         return f"{value:.3g}"
 
-    test_coords = [f"{px(float(a)):.1f},{py(float(b)):.1f}"
-                   for (a, _), b in zip(tests, t_ys, strict=True) if x0 <= a <= x1]
-    return Curve(width, height, "M" + " L".join(coords), points, marks, label(y1), label(y0),
+    inside = (t_xs >= x0) & (t_xs <= x1)
+    return Curve(width, height, _path(px(xs), py(ys)), points, marks, label(y1), label(y0),
                  str(int(x0)), str(int(x1)), log, False,
-                 "M" + " L".join(test_coords) if test_coords else "")
+                 _path(px(t_xs[inside]), py(t_ys[inside])))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import context, forms, matrices
+from . import forms, matrices
 from .common import (
     Fields,
     Service,
@@ -22,6 +22,7 @@ from .common import (
 )
 from .format import num
 from .templating import environment
+from .view import View
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,7 +71,7 @@ def copy_matrix(session_id: str, key: str, fmt: str, request: Request,
 
 
 def _matrix_for(service: SessionService, s: Session, key: str,
-                view: context.View) -> np.ndarray | None:
+                view: View) -> np.ndarray | None:
     tr = service.trace_of(s)
     match = re.fullmatch(r"([a-z_]+)(?:-([a-z0-9]+))?-(\d+)", key)
     if not match:

@@ -15,8 +15,6 @@ from app.sessions.service import SessionService
 from . import forms
 from .common import (
     EVERY,
-    FRAME_SECONDS,
-    HEAVY_EVERY,
     RESULTS,
     Fields,
     FormFields,
@@ -52,51 +50,74 @@ def step(session_id: str, request: Request, service: Service, form: Fields) -> H
     return render_panels(request, service, s, view, RESULTS, clear_slot("step") + note)
 
 
+PLAY_SLICE = 0.002
+"""Seconds of training in one frame of play (one player on the worker).
+
+The trade-off: a frame costs this much training plus a fixed ~3 ms (loading and saving
+the session, rendering the light panels, HTTP), so a small slice keeps a frame near 5 ms
+of server CPU: fluid frames for one player, and twenty players on one worker still get
+~10 frames/s each. A longer slice trains more iterations per frame (the origin net runs
+~50 iterations per millisecond) but every frame, and every other player, waits for it.
+"""
+CROWD_TRAINING = 0.02  # seconds of training per round of frames, shared by all players
+MIN_SLICE = 0.0005  # the least a frame trains, however many players share the worker
+HEAVY_SECONDS = 1.0  # banners, stepper, walkthrough, matrices, diagnostics: at most 1/s
+FRAME_DELAY_MS = 10  # the browser's pause between frames: ≤ ~60 frames/s, what a screen shows
+LIGHT = ["toolbar", "plane", "diagram", "loss"]  # every frame, after the player's part
+HEAVY = ["banners", "stepper", "walkthrough", "matrices", "diagnostics", "distributions"]
+
+
 @router.post("/s/{session_id}/play")
 def play(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Train one frame of play and return the refreshed panels and the next frame."""
     view = view_of(request, form)
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
-    outcome = service.play_frame(session_id, PLAYERS.slice(session_id), start=frame == 0)
-    if outcome is None:
-        return render_panels(request, service, service.get(session_id), view,
-                       ("player", "toolbar", "banners"))
+    seconds, heavy = PLAYERS.frame(session_id)
+    outcome = service.play_frame(session_id, seconds, start=frame == 0)
+    if outcome is None:  # paused (maybe in another tab): show everything as it stands
+        return render_panels(request, service, service.get(session_id), view, EVERY)
     s = outcome.session
-    heavy = frame % HEAVY_EVERY == 0
-    blocks = ["player", "toolbar", "banners", "plane", "diagram", "loss"]
-    if heavy:
-        blocks += ["stepper", "walkthrough", "matrices", "diagnostics", "distributions"]
+    if not s.playing:  # stopped by this frame (diverged): the final state, every panel
+        return render_panels(request, service, s, view, EVERY)
     elapsed = time.perf_counter() - started
     rate = f"{outcome.iterations_run / max(elapsed, 1e-6):,.0f} iterations/s"
-    return render_panels(request, service, s, view, blocks, playing=s.playing, frame=frame,
-                         rate=rate)
+    first = "player" if frame == 0 else "frame"  # Play's own answer turns the button too
+    blocks = [first, *LIGHT, *(HEAVY if heavy else [])]
+    return render_panels(request, service, s, view, blocks, playing=True, frame=frame,
+                         rate=rate, frame_delay_ms=FRAME_DELAY_MS)
 
 
 class Players:
-    """Sessions this process played lately: many at once share the compute of a frame.
+    """Sessions this process played lately: the training slice and heavy refreshes of each.
 
-    One playing session trains FRAME_SECONDS per frame; n of them train FRAME_SECONDS / n
-    each (at least MIN_SLICE), so twenty classroom tabs each keep a fluid frame rate
-    instead of queueing behind each other's training.
+    One playing session trains PLAY_SLICE per frame; n of them share CROWD_TRAINING
+    (PLAY_SLICE at most, MIN_SLICE at least), so a classroom of tabs keeps a fluid frame
+    rate instead of queueing behind each other's training. The heavy panels of a session
+    refresh every HEAVY_SECONDS (not on the first frame: the page is up to date then).
     """
 
     WINDOW = 1.0  # seconds a frame counts a session as playing
-    MIN_SLICE = 0.003
 
     def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, float] = {}  # session → its last frame
+        self._heavy: dict[str, float] = {}  # session → its last heavy refresh
         self._guard = threading.Lock()
 
-    def slice(self, session_id: str) -> float:
-        """Record a frame of this session; return its share of FRAME_SECONDS."""
+    def frame(self, session_id: str) -> tuple[float, bool]:
+        """Record a frame of this session; return its training slice and whether it is heavy."""
         now = time.monotonic()
         with self._guard:
             self._seen[session_id] = now
             for sid in [k for k, t in self._seen.items() if now - t > self.WINDOW]:
                 del self._seen[sid]
+                self._heavy.pop(sid, None)
             active = len(self._seen)
-        return max(self.MIN_SLICE, FRAME_SECONDS / active)
+            last = self._heavy.setdefault(session_id, now)
+            heavy = now - last >= HEAVY_SECONDS
+            if heavy:
+                self._heavy[session_id] = now
+        return max(MIN_SLICE, min(PLAY_SLICE, CROWD_TRAINING / active)), heavy
 
 
 PLAYERS = Players()

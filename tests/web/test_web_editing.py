@@ -71,3 +71,27 @@ def test_web_oversized_layer_names_the_limit(origin, shot):
     expect(page.get_by_role("img", name="Network diagram: 2-3-3-2")).to_be_visible()
     expect(origin.counter).to_have_text("0")
     shot(page, "layer of 10000 neurons")
+
+
+def test_web_checkboxes_that_default_on_can_be_turned_on_and_off(origin, shot):
+    """Nesterov ticked is kept (reload shows it); the augmented view holds after an edit."""
+    page = origin.page
+    training, version = page.locator("#panel-training"), page.locator("#version")
+    first = version.input_value()
+    training.get_by_label("Optimiser").select_option("momentum")
+    expect(version).not_to_have_value(first)
+    chosen = version.input_value()
+    nesterov = training.get_by_label("Nesterov")
+    expect(nesterov).not_to_be_checked()
+    nesterov.check()
+    expect(version).not_to_have_value(chosen)  # the edit was saved
+    page.reload()
+    expect(page.locator("#panel-training").get_by_label("Nesterov")).to_be_checked()
+    cell = page.get_by_label("inputs row 0 column 0", exact=True)
+    cell.fill("0.5")
+    cell.press("Tab")
+    expect(page.locator("#panel-matrices #m-a-1 tbody tr").first.locator("td")).to_have_text(
+        [f"{sigmoid(1.9):.7f}"] * 3
+    )
+    expect(page.locator("#panel-matrices #m-w-0 .shape")).to_have_text("3×3")  # bias row kept
+    shot(page, "Nesterov on, augmented view kept")

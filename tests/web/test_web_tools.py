@@ -76,3 +76,26 @@ def test_web_origin_note_only_over_the_origin_numbers(origin, shot):
     expect(page.locator("#symmetry-banner")).to_have_count(0)
     shot(page.locator("#panel-walkthrough"), "walkthrough after Break symmetry")
     expect(note).to_have_count(0)
+
+
+def test_web_transpose_keeps_the_question_table(origin, shot):
+    """Transposing the weights turns the Matrices panel, not the walkthrough's table."""
+    page = origin.page
+    before = origin.product_table(3)
+    assert [len(row) for row in before] == [2, 2, 2, 2]  # (1 + 3) × 2: bias row on top
+    page.get_by_label("transpose weights (out × in, as PyTorch)").check()
+    expect(page.locator("#panel-matrices #m-grad-3 .shape")).to_have_text("2×4")
+    origin.expect_matrix(lambda: origin.product_table(3), before, 0.0, "prod-3, transposed view")
+    shot(page.locator("#prod-3"), "question table with transposed weights")
+
+
+def test_web_copy_link_opens_a_fresh_copy(origin):
+    """The share panel's copy link points at /s/<id>/copy and opens another session."""
+    page = origin.page
+    link = page.locator("#link-copy")
+    href = link.get_attribute("href") or ""
+    assert re.fullmatch(r"https?://[^/]+/s/[\w-]+/copy", href), href
+    source = page.url
+    link.click()
+    expect(page).to_have_url(re.compile(r"/s/[\w-]+$"))
+    assert page.url != source

@@ -1,0 +1,50 @@
+"""The whole-matrix formatters give exactly what the one-number formatters give.
+
+A grid's numbers, colours and ink are computed for the whole matrix at once (format.nums,
+format.colours); the page must show what `num`, `colour` and `ink` say for each number,
+including the edge cases (−0, values that round to zero, NaN, ±∞, tiny scales).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.web.format import colour, colours, ink, num, nums
+
+EDGES = [0.0, -0.0, np.nan, np.inf, -np.inf, -1e-12, 1e-12, 0.5, -0.5, 0.6, -0.6, 5e-8,
+         -5e-8, -4.9999999e-8, 1e300, -1e300, 1e-320, 2.5e-8, -2.5e-8, 0.125, -0.0, -0.0]
+
+
+@pytest.fixture(scope="module")
+def values() -> np.ndarray:
+    """Return numbers over 13 orders of magnitude, shuffled among the edge cases."""
+    rng = np.random.default_rng(1)
+    spread = rng.normal(size=2000) * 10.0 ** rng.integers(-9, 4, 2000)
+    mixed = np.concatenate([spread, EDGES])
+    rng.shuffle(mixed)
+    return np.concatenate([mixed, EDGES]).reshape(-1, 2)  # (rows, 2): a matrix, as grids pass
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 3, 7, 10, 16])
+def test_nums_equal_num_for_every_value(values, decimals):
+    """nums(m) is num(v) for each v of m, row-major."""
+    assert nums(values, decimals) == [num(float(v), decimals) for v in values.ravel()]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.3, 1e-9, 1 / 0.6, 0.0, -1.0, float("inf")])
+@pytest.mark.parametrize("size", [3, 8, 9, 4022])  # either side of the scalar shortcut
+def test_colours_equal_colour_and_ink(values, scale, size):
+    """colours(m, scale) is (colour(v, scale), ink(v, scale)) for each v of m."""
+    m = values.ravel()[:size]
+    with np.errstate(over="ignore"):
+        background, foreground = colours(m, scale)
+    assert background == [colour(float(v), scale) for v in m]
+    assert foreground == [ink(float(v), scale) for v in m]
+
+
+def test_empty_matrices_format_to_nothing():
+    """A matrix with no cells gives no texts and no colours."""
+    empty = np.zeros((0, 3))
+    assert nums(empty) == []
+    assert colours(empty, 1.0) == ([], [])
