@@ -68,10 +68,8 @@ class SessionCache:
 
 
 def working_copy(session: Session) -> Session:
-    """Return a copy a change may modify: its own lists and dicts, the same arrays (arrays
-    are replaced, never written in place) and the same snapshots (never modified)."""
-    return replace(
-        session, history_steps=list(session.history_steps),
-        history_losses=list(session.history_losses), edits=list(session.edits),
-        test_steps=list(session.test_steps), test_losses=list(session.test_losses),
-        undo=list(session.undo), redo=list(session.redo), packed=dict(session.packed))
+    """Return a copy a change may modify: its own lists and dicts, the same arrays (arrays,
+    histories included, are replaced, never written in place) and the same snapshots
+    (never modified)."""
+    return replace(session, edits=list(session.edits), undo=list(session.undo),
+                   redo=list(session.redo), packed=dict(session.packed))

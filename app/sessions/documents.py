@@ -23,7 +23,7 @@ from app.engine.spec import SpecError, spec_to_dict
 from app.engine.train import Progress
 from app.settings import Settings
 
-from . import building
+from . import building, history
 from .errors import ServiceError
 from .model import Divergence, Problem, Session
 
@@ -98,14 +98,14 @@ def export(s: Session) -> dict[str, Any]:
         "optimizer_state": state,
         "progress": {"step": s.progress.step, "epoch": s.progress.epoch,
                      "cursor": s.progress.cursor},
-        "history": {"step": list(s.history_steps), "loss": list(s.history_losses)},
+        "history": {"step": s.history_steps.tolist(), "loss": s.history_losses.tolist()},
         "edits": list(s.edits),
         "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "problem": None if s.problem is None else {
             "recipe": s.problem.recipe, "kind": s.problem.kind, "classes": s.problem.classes,
             **{name: _pack(getattr(s.problem, name), compact) for name in PROBLEM_ARRAYS}},
-        "test_history": {"step": list(s.test_steps), "loss": list(s.test_losses)},
+        "test_history": {"step": s.test_steps.tolist(), "loss": s.test_losses.tolist()},
     }
 
 
@@ -177,7 +177,7 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
     )
 
 
-def _read_history(doc: dict[str, Any], field: str) -> tuple[list[int], list[float]]:
+def _read_history(doc: dict[str, Any], field: str) -> tuple[history.Steps, history.Losses]:
     """Return a {"step", "loss"} history of the document, checked."""
     hist = doc.get(field) or {"step": [], "loss": []}
     steps = [int(v) for v in hist.get("step", [])]
@@ -185,7 +185,7 @@ def _read_history(doc: dict[str, Any], field: str) -> tuple[list[int], list[floa
     if len(steps) != len(losses) or not all(math.isfinite(v) for v in losses):
         raise ServiceError(422, "invalid", "step and loss must be lists of equal length with "
                            "finite losses", field)
-    return steps, losses
+    return history.of(steps, losses)
 
 
 def _read_problem(data: Any, n_in: int, n_out: int) -> Problem | None:

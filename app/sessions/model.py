@@ -24,6 +24,9 @@ from app.engine.params import Parameters, Transition
 from app.engine.spec import NetworkSpec, spec_from_dict, spec_to_dict
 from app.engine.train import Progress
 
+from . import history
+from .history import Losses, Steps
+
 Array = NDArray[np.float64]
 FORMAT = 4  # bump when the blob layout changes
 MAGIC = b"BPS4"  # a session blob starts with this: sections (see `dumps`)
@@ -89,8 +92,8 @@ class Session:
     updated_at: float
     version: int = 1
     progress: Progress = field(default_factory=Progress)
-    history_steps: list[int] = field(default_factory=list)
-    history_losses: list[float] = field(default_factory=list)
+    history_steps: Steps = field(default_factory=lambda: history.empty()[0])  # (points,)
+    history_losses: Losses = field(default_factory=lambda: history.empty()[1])  # (points,)
     edits: list[int] = field(default_factory=list)  # steps at which the spec was edited
     phase: int = 0  # phase-stepper position
     status: str = "ok"  # ok | diverged
@@ -100,8 +103,8 @@ class Session:
     example: str | None = None
     playing: bool = False  # a page is playing it (frames keep coming until paused)
     problem: Problem | None = None  # set when the data was generated from a dataset
-    test_steps: list[int] = field(default_factory=list)  # steps with a test loss
-    test_losses: list[float] = field(default_factory=list)
+    test_steps: Steps = field(default_factory=lambda: history.empty()[0])  # with a test loss
+    test_losses: Losses = field(default_factory=lambda: history.empty()[1])
     undo: list[Snapshot] = field(default_factory=list)
     redo: list[Snapshot] = field(default_factory=list)
     # Sections of the last blob, by name: (the objects packed, the bytes), for `dumps`.
@@ -207,11 +210,11 @@ def dumps(s: Session) -> bytes:
         "edits": s.edits, "phase": s.phase, "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
-        "playing": s.playing, "test_steps": s.test_steps, "test_losses": s.test_losses,
+        "playing": s.playing,
     }
     unique, meta["aliases"] = _deduplicate(arrays, by_content=False)
-    unique["history_steps"] = np.asarray(s.history_steps, dtype="<i8")
-    unique["history_losses"] = np.asarray(s.history_losses, dtype="<f8")
+    unique["history_steps"], unique["history_losses"] = s.history_steps, s.history_losses
+    unique["test_steps"], unique["test_losses"] = s.test_steps, s.test_losses
     core = _pack_blob(meta, unique)
     sections = [data, undo, core]
     lengths = b"".join(len(part).to_bytes(8, "little") for part in sections)
@@ -342,6 +345,7 @@ def loads(blob: bytes) -> Session:
     for name, target in aliases.items():
         data[name] = data[target].copy()
     div = meta["divergence"]
+    legacy_test = history.of(meta.get("test_steps", []), meta.get("test_losses", []))  # format 3
     session = Session(
         id=meta["id"], spec=spec_from_dict(meta["spec"]),
         inputs=data["inputs"], targets=data["targets"],
@@ -350,14 +354,13 @@ def loads(blob: bytes) -> Session:
         state=_unpack_state("state", meta["state"], data),
         created_at=meta["created_at"], updated_at=meta["updated_at"], version=meta["version"],
         progress=Progress(*meta["progress"]),
-        history_steps=data["history_steps"].tolist(),
-        history_losses=data["history_losses"].tolist(),
+        history_steps=data["history_steps"], history_losses=data["history_losses"],
         edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
         divergence=None if div is None else Divergence(**div), loss=meta["loss"],
         title=meta["title"], example=meta["example"], playing=meta.get("playing", False),
         problem=_unpack_problem("problem", meta.get("problem"), data),
-        test_steps=list(meta.get("test_steps", [])),
-        test_losses=list(meta.get("test_losses", [])),
+        test_steps=data.get("test_steps", legacy_test[0]),
+        test_losses=data.get("test_losses", legacy_test[1]),
         undo=[_snapshot_from(m, data, specs) for m in meta["undo"]],
         redo=[_snapshot_from(m, data, specs) for m in meta["redo"]],
     )

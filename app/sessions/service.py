@@ -176,14 +176,8 @@ class SessionService:
             return
         value = evaluate(s.spec, s.parameters, s.problem.test_inputs, s.problem.test_targets)
         if math.isfinite(value):
-            if s.test_steps and s.test_steps[-1] == s.progress.step:
-                s.test_losses[-1] = value
-            else:
-                s.test_steps.append(s.progress.step)
-                s.test_losses.append(value)
-            if len(s.test_steps) > history.STORE_POINTS:
-                s.test_steps, s.test_losses = history.decimate(
-                    s.test_steps, s.test_losses, history.STORE_POINTS // 2)
+            s.test_steps, s.test_losses = history.record(s.test_steps, s.test_losses,
+                                                         s.progress.step, value)
 
     def accuracies(self, s: Session) -> tuple[float | None, float | None]:
         """Return (train, test) accuracy for a classification problem, else (None, None)."""
@@ -343,7 +337,7 @@ class SessionService:
         s.spec, s.inputs, s.targets, s.parameters = spec, inputs, targets, params
         if problem is not s.problem:
             s.problem = problem
-            s.test_steps, s.test_losses = [], []
+            s.test_steps, s.test_losses = history.empty()
         if changes.get("dataset") is not None:
             self._restart(s)  # a new problem starts afresh, as in TensorFlow Playground
         elif data_changed and problem is not None and changes.get("dataset") is None:
@@ -360,8 +354,9 @@ class SessionService:
         s.parameters = s.initial = initialize(s.spec)
         s.state = new_state(s.spec.optimizer, flat(s.parameters))
         s.progress = Progress()
-        s.history_steps, s.history_losses, s.edits, s.phase = [], [], [], 0
-        s.test_steps, s.test_losses = [], []
+        s.history_steps, s.history_losses = history.empty()
+        s.edits, s.phase = [], 0
+        s.test_steps, s.test_losses = history.empty()
 
     def _output_defaults(self, s: Session, problem: Problem,
                          changes: dict[str, Any]) -> dict[str, Any]:
@@ -446,8 +441,8 @@ class SessionService:
         target.append(s.snapshot(snap.label))
         s.spec, s.inputs, s.targets = snap.spec, snap.inputs, snap.targets
         s.parameters, s.state, s.progress = snap.parameters, snap.state, snap.progress
-        del s.history_steps[snap.history_len:]
-        del s.history_losses[snap.history_len:]
+        s.history_steps = s.history_steps[: snap.history_len]
+        s.history_losses = s.history_losses[: snap.history_len]
         s.status, s.loss, s.phase = snap.status, snap.loss, 0
         s.problem = snap.problem
         if s.status == "ok":
@@ -610,11 +605,11 @@ class SessionService:
         now = time.time()
         copy = Session(secrets.token_urlsafe(ID_BYTES), src.spec, src.inputs, src.targets,
                        src.parameters, src.initial, src.state.copy(), now, now,
-                       progress=src.progress, history_steps=list(src.history_steps),
-                       history_losses=list(src.history_losses), edits=list(src.edits),
+                       progress=src.progress, history_steps=src.history_steps,
+                       history_losses=src.history_losses, edits=list(src.edits),
                        status=src.status, divergence=src.divergence, loss=src.loss,
                        title=src.title, example=src.example, problem=src.problem,
-                       test_steps=list(src.test_steps), test_losses=list(src.test_losses))
+                       test_steps=src.test_steps, test_losses=src.test_losses)
         if changes:
             reinit = changes.get("reinitialize", False)
             rest = {k: v for k, v in changes.items() if k != "reinitialize"}
@@ -623,7 +618,8 @@ class SessionService:
                 copy.parameters = copy.initial = initialize(copy.spec)
                 copy.state = new_state(copy.spec.optimizer, flat(copy.parameters))
                 copy.progress = Progress()
-                copy.history_steps, copy.history_losses, copy.edits = [], [], []
+                copy.history_steps, copy.history_losses = history.empty()
+                copy.edits = []
                 self._refresh(copy)
         self._insert(copy)
         return copy

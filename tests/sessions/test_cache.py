@@ -75,11 +75,11 @@ def test_a_change_never_alters_what_readers_already_hold() -> None:
     service = SessionService(MemoryStore(), Settings(store="memory"))
     sid = service.create({"example": "origin"}).id
     held = service.get(sid)
-    history = list(held.history_steps)
+    history = held.history_steps.copy()
     service.step(sid, 5)
     service.patch(sid, {"title": "changed"})
     assert held.progress.step == 0
-    assert held.history_steps == history
+    assert np.array_equal(held.history_steps, history)
     assert held.title != "changed"
     assert service.get(sid).progress.step == 5
 
@@ -112,7 +112,7 @@ def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
     assert all(np.array_equal(p.weights, q.weights) and np.array_equal(p.biases, q.biases)
                for p, q in zip(again.parameters, s.parameters, strict=True))
     assert [u.label for u in again.undo] == [u.label for u in s.undo]
-    assert again.history_losses == s.history_losses
+    assert np.array_equal(again.history_losses, s.history_losses)
 
 
 def test_a_format_3_blob_still_loads() -> None:
