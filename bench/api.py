@@ -1,7 +1,7 @@
 """API benchmark: throughput and latency of the JSON API on a real uvicorn (issue 3).
 
-One uvicorn process (1 worker, the SQLite store in a temporary directory) serves
-127.0.0.1; a second process drives it with `CONNECTIONS` keep-alive connections, each
+A uvicorn server (one worker process, then two; the SQLite store in a temporary directory)
+serves 127.0.0.1; a second process drives it with `CONNECTIONS` keep-alive connections, each
 looping one request back-to-back (closed loop) for `SECONDS` after a short warm-up:
 
 - `GET /healthz` (the ceiling: no store, no NumPy), `GET /api/sessions/{id}`,
@@ -48,6 +48,7 @@ from .common import Report
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 CONNECTIONS = 16  # concurrent keep-alive connections of the load generator
+WORKER_COUNTS = (1, 2)  # uvicorn worker processes: each count is one run of every scenario
 SECONDS = 5.0  # measured window of each scenario
 WARMUP = 0.5  # seconds of each scenario before the window (not counted)
 REQUEST_TIMEOUT = 15.0  # one request may take this long before the run gives up on it
@@ -74,10 +75,29 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """Return the user + system CPU seconds a process has used (Linux /proc)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()  # fields from the 3rd (state) on
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """Return the user + system CPU seconds a process and its live descendants have used
+    (Linux /proc): uvicorn's workers and the training pool count as the server."""
+    total = 0.0
+    for one in _tree(pid):
+        try:
+            stat = Path(f"/proc/{one}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    """Return the process and its descendants (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        for task in Path(f"/proc/{one}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return found
 
 
 @dataclass
@@ -88,6 +108,7 @@ class LocalServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # e.g. STORE=redis, REDIS_URL
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -106,7 +127,7 @@ class LocalServer:
         env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir),
                "CREATE_RATE": "0", **self.env}  # the load creates many sessions
         cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-               "--host", HOST, "--port", str(self.port), "--workers", "1",
+               "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
                "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                                      stdin=subprocess.DEVNULL)
@@ -444,10 +465,10 @@ def _row(f: dict[str, Any], healthz: float, target: str = "—", result: str = "
             f"{f['server_cpu_ms_per_request']:.2f}" if rate else "—", target, result]
 
 
-def run() -> Report:
-    """Start the server, drive every scenario from a second process, report the figures."""
+def measure(workers: int) -> list[dict[str, Any]]:
+    """Start a server with `workers` processes; return every scenario's figures."""
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp, \
-            LocalServer(Path(tmp)) as server:
+            LocalServer(Path(tmp), workers=workers) as server:
         origins = create_sessions(server.url, {"example": "origin"}, CONNECTIONS)
         (busy_id,) = create_sessions(server.url, big_session_body(), 1)
         step = tuple(json_call("POST", f"/api/sessions/{i}/step", {"iterations": 1})
@@ -466,63 +487,87 @@ def run() -> Report:
         refusal = json_call("POST", "/api/sessions", {
             "layers": [2, 5000, 1], "inputs": [[0.0, 0.0]], "targets": [[0.0]]})
         outcomes = drive_elsewhere(plan, server.port, server.pid, refusal)
-    results = [figures(o) for o in outcomes]
-    by = {r["scenario"]: r for r in results}
+    return [{**figures(o), "workers": workers} for o in outcomes]
+
+
+def _checks(by: dict[str, dict[str, Any]]) -> dict[str, tuple[float, float, str]]:
+    """Return each target as (value, target, comparison)."""
     health = by["GET /healthz"]["requests_per_second"]
     steady, contended = by["POST …/step ×1"], by["POST …/step ×1, one busy"]
-    spec, big = by["over-limit spec"], by["oversized body"]
-    checks = {
+    return {
         "step_ratio": (steady["requests_per_second"] / health, STEP_RATIO_TARGET, "≥"),
         "step_p99_ms": (steady["p99_ms"], STEP_P99_TARGET_MS, "≤"),
         "contended_step_p99_ms": (contended["p99_ms"], CONTENDED_P99_TARGET_MS, "≤"),
-        "over_limit_spec_p50_ms": (spec["p50_ms"], REFUSAL_P50_TARGET_MS, "<"),
-        "oversized_body_p50_ms": (big["p50_ms"], REFUSAL_P50_TARGET_MS, "<"),
+        "over_limit_spec_p50_ms": (by["over-limit spec"]["p50_ms"], REFUSAL_P50_TARGET_MS, "<"),
+        "oversized_body_p50_ms": (by["oversized body"]["p50_ms"], REFUSAL_P50_TARGET_MS, "<"),
     }
-    passed = {k: (v >= t if op == "≥" else v <= t if op == "≤" else v < t)
-              for k, (v, t, op) in checks.items()}
-    rows = [
-        _row(by["GET /healthz"], health),
-        _row(by["GET /api/sessions/{id}"], health),
-        _row(by["GET /api/sessions/{id}/trace"], health),
-        _row(steady, health, f"≥ {STEP_RATIO_TARGET} × healthz; p99 ≤ {STEP_P99_TARGET_MS:g}",
+
+
+def _rows(by: dict[str, dict[str, Any]], passed: dict[str, bool], label: str) -> list[list[str]]:
+    health = by["GET /healthz"]["requests_per_second"]
+    named = {k: {**v, "scenario": f"{k} {label}"} for k, v in by.items()}
+    return [
+        _row(named["GET /healthz"], health),
+        _row(named["GET /api/sessions/{id}"], health),
+        _row(named["GET /api/sessions/{id}/trace"], health),
+        _row(named["POST …/step ×1"], health,
+             f"≥ {STEP_RATIO_TARGET} × healthz; p99 ≤ {STEP_P99_TARGET_MS:g}",
              f"{_verdict(passed['step_ratio'])}; {_verdict(passed['step_p99_ms'])}"),
-        _row(contended, health, f"p99 ≤ {CONTENDED_P99_TARGET_MS:g}",
+        _row(named["POST …/step ×1, one busy"], health, f"p99 ≤ {CONTENDED_P99_TARGET_MS:g}",
              _verdict(passed["contended_step_p99_ms"])),
-        _row(spec, health, f"p50 < {REFUSAL_P50_TARGET_MS:g}",
+        _row(named["over-limit spec"], health, f"p50 < {REFUSAL_P50_TARGET_MS:g}",
              _verdict(passed["over_limit_spec_p50_ms"]), rate=False),
-        _row(big, health, f"p50 < {REFUSAL_P50_TARGET_MS:g}",
+        _row(named["oversized body"], health, f"p50 < {REFUSAL_P50_TARGET_MS:g}",
              _verdict(passed["oversized_body_p50_ms"]), rate=False),
     ]
-    busy = contended.get("busy", {})
-    bad = {r["scenario"]: r["statuses"] for r in results[:6] if r["ok"] != r["requests"]}
-    prefill = by["prefill"]
+
+
+def run() -> Report:
+    """Measure one worker, then two; report the figures and the targets of each."""
+    rows: list[list[str]] = []
+    runs: dict[str, Any] = {}
+    notes: list[str] = []
+    for workers in WORKER_COUNTS:
+        results = measure(workers)
+        by = {r["scenario"]: r for r in results}
+        checks = _checks(by)
+        passed = {k: (v >= t if op == "≥" else v <= t if op == "≤" else v < t)
+                  for k, (v, t, op) in checks.items()}
+        label = f"[{workers} worker{'s' if workers > 1 else ''}]"
+        rows += _rows(by, passed, label)
+        runs[str(workers)] = {
+            "scenarios": results,
+            "targets": {k: {"value": v, "target": t, "op": op, "passed": passed[k]}
+                        for k, (v, t, op) in checks.items()}}
+        busy = by["POST …/step ×1, one busy"].get("busy", {})
+        prefill = by["prefill"]
+        client = max(r["client_cpu_seconds"] / r["seconds"] for r in results[1:6])
+        notes.append(
+            f"{label} prefill {prefill['requests']} steps in {prefill['seconds']:.1f} s; "
+            f"busy session: {busy.get('requests', 0)} requests, iterations run "
+            f"{busy.get('iterations_run')}, statuses {busy.get('statuses')}; the load "
+            f"generator used at most {client:.0%} of a core.")
+        bad = {r["scenario"]: r["statuses"] for r in results[:6] if r["ok"] != r["requests"]}
+        if bad:
+            notes.append(f"{label} not every request succeeded: {bad}.")
+    spec = runs[str(WORKER_COUNTS[0])]["scenarios"][-2]
+    big = runs[str(WORKER_COUNTS[0])]["scenarios"][-1]
     notes = [
         f"{CONNECTIONS} keep-alive connections from a second process, each looping its "
-        f"request for {SECONDS:g} s after {WARMUP:g} s of warm-up; one uvicorn worker, "
-        "SQLite store (synchronous=FULL) in a temporary directory.",
-        f"Origin sessions: one per connection, each stepped {PREFILL_STEPS} times first "
-        f"(so its undo stack is full, the steady state; {prefill['requests']} steps in "
-        f"{prefill['seconds']:.1f} s, p50 {prefill['p50_ms']:.1f} ms).",
-        "CPU ms/req = the server process's CPU in the window ÷ requests; × req/s ÷ 1000 = "
-        "cores it kept busy (1 = one core, the GIL's limit for Python code).",
+        f"request for {SECONDS:g} s after {WARMUP:g} s of warm-up; uvicorn with 1, then 2 "
+        "worker processes; SQLite store (synchronous=FULL) in a temporary directory.",
+        f"Origin sessions: one per connection, each stepped {PREFILL_STEPS} times first (so "
+        "its undo stack is full, the steady state).",
+        "CPU ms/req = the server's CPU in the window (every worker and the training pool) ÷ "
+        "requests; × req/s ÷ 1000 = cores it kept busy.",
         f"One busy: a 2-64-64-1 session on 500 rows looped {BUSY_ITERATIONS:,}-iteration "
-        f"steps ({busy.get('requests', 0)} requests, iterations run "
-        f"{busy.get('iterations_run')}, statuses {busy.get('statuses')}).",
+        "steps (cut by the server's 2 s time budget per request).",
         f"Over-limit: {spec['requests']} specs with a 5,000-neuron layer (statuses "
         f"{spec['statuses']}); {big['requests']} bodies of {BIG_BODY // 2**20} MiB "
         f"streamed after their Content-Length, timed to the answer (statuses "
         f"{big['statuses']}).",
+        *notes,
     ]
-    client = max(r["client_cpu_seconds"] / r["seconds"] for r in results[1:6])
-    notes.append(f"The load generator used at most {client:.0%} of a core (it is not the "
-                 "bottleneck).")
-    if bad:
-        notes.append(f"Not every request succeeded: {bad}.")
-    data = {
-        "connections": CONNECTIONS, "seconds": SECONDS, "warmup": WARMUP,
-        "busy_iterations": BUSY_ITERATIONS, "scenarios": results,
-        "targets": {k: {"value": v, "target": t, "op": op, "passed": passed[k]}
-                    for k, (v, t, op) in checks.items()},
-    }
-    return Report("api", "JSON API under load (one uvicorn worker, SQLite)", HEADERS, rows,
-                  data, notes)
+    data = {"connections": CONNECTIONS, "seconds": SECONDS, "warmup": WARMUP,
+            "busy_iterations": BUSY_ITERATIONS, "workers": runs}
+    return Report("api", "JSON API under load (uvicorn, SQLite)", HEADERS, rows, data, notes)
