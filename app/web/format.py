@@ -78,9 +78,8 @@ def colour(value: float, scale: float) -> str:
 def colours(values: NDArray[np.float64], scale: float) -> tuple[list[str], list[str]]:
     """Return `colour` and `ink` of every value (flattened), computed as arrays."""
     v = values.ravel()
-    if v.size <= SCALAR_SIZE:  # NumPy's fixed cost is larger than a few scalar calls
-        listed = v.tolist()
-        return [colour(x, scale) for x in listed], [ink(x, scale) for x in listed]
+    if v.size <= SCALAR_SIZE:  # NumPy's fixed cost is larger than a few scalar steps
+        return _colours_scalar(v.tolist(), scale)
     if scale > 0 and math.isfinite(scale):
         with np.errstate(over="ignore"):
             t = np.where(np.isfinite(v), v, 0.0) / scale  # non-finite values are white
@@ -100,7 +99,27 @@ def colours(values: NDArray[np.float64], scale: float) -> tuple[list[str], list[
     return background, ["#fff" if d else "#111" for d in (k > 0.6).tolist()]
 
 
-SCALAR_SIZE = 8  # up to this many values, `colours` calls `colour` and `ink` one by one
+def _colours_scalar(values: list[float], scale: float) -> tuple[list[str], list[str]]:
+    """Return `colours` one value at a time: the arithmetic of `colour` and `ink`, inlined."""
+    zr, zg, zb = ZERO
+    usable, isfinite = scale > 0 and math.isfinite(scale), math.isfinite
+    background, foreground = [], []
+    for x in values:
+        t = max(-1.0, min(1.0, x / scale)) if usable and isfinite(x) else 0.0
+        dr, dg, db = _UP if t >= 0 else _DOWN
+        k = abs(t)
+        p = (round(zr + dr * k) << 16) | (round(zg + dg * k) << 8) | round(zb + db * k)
+        text = _RGB.get(p)
+        if text is None:
+            text = _RGB[p] = f"rgb({p >> 16},{(p >> 8) & 255},{p & 255})"
+        background.append(text)
+        foreground.append("#fff" if k > 0.6 else "#111")
+    return background, foreground
+
+
+SCALAR_SIZE = 40  # up to this many values, `colours` goes value by value (measured faster)
+_UP = tuple(e - z for e, z in zip(POSITIVE, ZERO, strict=True))  # white → blue, per channel
+_DOWN = tuple(e - z for e, z in zip(NEGATIVE, ZERO, strict=True))  # white → orange
 _ZERO = np.array(ZERO, dtype=np.float64)
 _ENDS = np.array([NEGATIVE, POSITIVE], dtype=np.float64) - _ZERO  # (2, 3): t < 0, t ≥ 0
 _RGB: dict[int, str] = {}  # packed colour → its rgb() text (at most 2 × 256 shades)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import chain, islice
 
 import numpy as np
@@ -28,6 +28,7 @@ from .format import colours, num, nums, scale_of, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
+MEMO_CELLS = 256  # grids up to this many shown cells have their formatting remembered
 CELL = '<td style="background:%s;color:%s" title="%s = %r">%s</td>'  # a heat-map cell
 PLAIN_CELL = '<td title="%s = %r">%s</td>'  # a cell without colour
 ROW = '<tr><th scope="row">%s</th>%s</tr>'  # a row: its label, its cells
@@ -87,11 +88,30 @@ def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
     """Return a Grid of matrix m (2-D) with the given labels and cell names."""
     m = np.atleast_2d(m).astype(np.float64, copy=False)
     limit = m.shape[0] if show_all else min(m.shape[0], PREVIEW_ROWS)
-    shown = m[:limit]  # (limit, columns)
-    background, foreground = colours(shown, scale_of(m))
-    return Grid(key, title, caption, col_labels, row_labels[:limit], namer(limit),
-                shown.ravel().tolist(), nums(shown, decimals), background, foreground,
+    shown = np.ascontiguousarray(m[:limit])  # (limit, columns)
+    scale = scale_of(m)
+    if shown.size <= MEMO_CELLS:
+        cells = _cells(shown.tobytes(), shown.shape, decimals, scale)
+    else:
+        cells = _format(shown, decimals, scale)
+    return Grid(key, title, caption, col_labels, row_labels[:limit], namer(limit), *cells,
                 m.shape, m.shape[0] - limit, highlight)
+
+
+Cells = tuple[list[float], list[str], list[str], list[str]]  # values, texts, colours, inks
+
+
+def _format(shown: Array, decimals: int, scale: float) -> Cells:
+    """Return the cells' exact values, texts, backgrounds and text colours."""
+    return (shown.ravel().tolist(), nums(shown, decimals), *colours(shown, scale))
+
+
+@lru_cache(maxsize=512)
+def _cells(data: bytes, shape: tuple[int, int], decimals: int, scale: float) -> Cells:
+    """Return `_format` of a small matrix, remembered: the same numbers recur within a
+    page (∂C/∂w is also the gradient the update receives) and across requests (a data
+    edit leaves the weights as they were). The lists are shared: never change them."""
+    return _format(np.frombuffer(data, dtype=np.float64).reshape(shape), decimals, scale)
 
 
 def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,

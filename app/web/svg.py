@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,9 +40,8 @@ class Node:
     thumb: str | None = None  # the neuron's map over the input plane (a PNG data URI)
 
 
-@dataclass(frozen=True)
-class Edge:
-    """One weight on the diagram."""
+class Edge(NamedTuple):
+    """One weight on the diagram (a tuple: a net draws hundreds per frame of play)."""
 
     transition: int
     row: int
@@ -116,12 +116,13 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
         fan_out = t.weights.shape[1]
         strokes, _ = colours(t.weights, weight_scale)  # non-finite weights are white
         ends = [(sub(j), y(l + 1, j)) for j in range(fan_out)]
+        x1, x2 = xs[l] + radius, xs[l + 1] - radius
         for i, row in enumerate(t.weights.tolist()):
             start, y1 = f"w{sup(l)}{sub(i)},", y(l, i)
             for j, w in enumerate(row):
                 mag = abs(w) / weight_scale if math.isfinite(w) else 1.0
                 end, y2 = ends[j]
-                edges.append(Edge(l, i, j, xs[l] + radius, y1, xs[l + 1] - radius, y2,
+                edges.append(Edge(l, i, j, x1, y1, x2, y2,
                                   strokes[i * fan_out + j] if w else "#bbb", 0.6 + 4.4 * mag,
                                   f"{start}{end} = {w!r} (click to edit)"))
     captions = ["inputs"] + [f"{'output' if l == len(layers) - 1 else 'hidden'} · "
@@ -190,7 +191,8 @@ def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
     h = np.array(hover)
     points = [(x, y, f"step {int(step)}: loss {loss!r}") for x, y, step, loss in zip(
         px(xs[h]).tolist(), py(ys[h]).tolist(), xs[h].tolist(), raw[h].tolist(), strict=True)]
-    marks = px(np.array([e for e in edits if x0 <= e <= x1], dtype=np.float64)).tolist()
+    at = dict.fromkeys(e for e in edits if x0 <= e <= x1)  # edits at one step: one mark
+    marks = px(np.array(list(at), dtype=np.float64)).tolist()
 
     def label(v: float) -> str:
         value = 10**v if log else v
