@@ -1,7 +1,7 @@
 """What every HTML route shares: the form dependency, rendering panels, error slots.
 
 Every handler calls the same session service as the JSON API, then renders named blocks
-of `session.html` (jinja2-fragments): the markup of a panel exists once. A form error is
+of `session.html` (as jinja2-fragments does): the markup of a panel exists once. A form error is
 a 422 carrying the message into the error slot beside the field (`err-<name>`), and
 nothing else changes.
 """
@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2_fragments import render_blocks
 from markupsafe import escape
 
 from app.api.sessions import get_service
@@ -22,7 +21,7 @@ from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import context
-from .templating import environment
+from .templating import environment, render_blocks
 from .view import View, view_from
 
 Service = Annotated[SessionService, Depends(get_service)]
@@ -89,7 +88,7 @@ def render_panels(request: Request, service: SessionService, s: Session, view: V
             **more: Any) -> HTMLResponse:
     blocks = list(blocks)
     ctx = context.build(service, s, view, str(request.base_url).rstrip("/"), blocks)
-    html = render_blocks(environment(), "session.html", blocks, **ctx, mx=macros(),
+    html = render_blocks("session.html", blocks, **ctx, mx=macros(),
                          oob=True, **{"playing": False, "frame": 0, "rate": "", **more})
     return HTMLResponse(html + extra, status_code=status)
 

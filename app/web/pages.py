@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from jinja2_fragments import render_blocks
 from markupsafe import escape
 
 from app.sessions.errors import ServiceError
@@ -27,7 +26,7 @@ from .common import (
     request_values,
     view_of,
 )
-from .templating import environment
+from .templating import environment, render_blocks
 from .view import view_from
 
 router = APIRouter(include_in_schema=False)
@@ -186,7 +185,7 @@ def compare_step(a: str, b: str, request: Request, service: Service, form: Field
             raise
         return error_html(err, "compare")
     pair = [context.build(service, service.get(x), view, blocks=["columns"]) for x in (a, b)]
-    html = render_blocks(environment(), "compare.html", ["columns"], pair=pair, a=a, b=b,
+    html = render_blocks("compare.html", ["columns"], pair=pair, a=a, b=b,
                          view=view, mx=macros(), oob=True)
     return HTMLResponse(html)
 

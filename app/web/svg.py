@@ -16,15 +16,15 @@ from app.engine.activations import ACTIVATIONS
 from app.engine.diagnostics import LayerSymmetry
 from app.engine.params import Parameters
 
-from .format import colour, colours, exact, ink, num, sub, sup
+from .format import colours, num, sub, sup
 
 Array = NDArray[np.float64]
 GROUP_COLOURS = ("#8e44ad", "#c2185b", "#00897b", "#6d4c41", "#5e35b1", "#d81b60")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Node:
-    """One neuron on the diagram."""
+    """One neuron on the diagram (not frozen: built every frame, and frozen init is slow)."""
 
     layer: int
     index: int
@@ -99,18 +99,18 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
         bounds = act.bounds if act else None
         scale = max(abs(bounds[0]), abs(bounds[1])) if bounds else max(
             1.0, float(np.abs(row[np.isfinite(row)]).max(initial=0.0)))
-        for i, v in enumerate(row):
+        fills, inks = colours(row, scale)
+        biases = params[l - 1].biases.tolist() if l else []
+        bias_fills = colours(params[l - 1].biases, bias_scale)[0] if l else []
+        for i, v in enumerate(row.tolist()):
             name = f"{sub(observation)}a{sup(l)}{sub(i)}"
             bias_fill = bias_title = None
-            title = f"{name} = {exact(float(v))}"
             if l:
-                b = float(params[l - 1].biases[i])
-                bias_fill = colour(b, bias_scale)
-                bias_title = f"b{sup(l - 1)}{sub(i)} = {exact(b)} (click to edit)"
-            nodes.append(Node(l, i, xs[l], y(l, i), colour(float(v), scale),
-                              ink(float(v), scale), num(float(v), min(decimals, 3)), title,
-                              bias_fill, bias_title, groups.get((l, i)),
-                              (thumbs or {}).get((l, i))))
+                bias_fill = bias_fills[i]
+                bias_title = f"b{sup(l - 1)}{sub(i)} = {biases[i]!r} (click to edit)"
+            nodes.append(Node(l, i, xs[l], y(l, i), fills[i], inks[i],
+                              num(v, min(decimals, 3)), f"{name} = {v!r}", bias_fill,
+                              bias_title, groups.get((l, i)), (thumbs or {}).get((l, i))))
     edges = []
     for l, t in enumerate(params):
         fan_out = t.weights.shape[1]
@@ -137,7 +137,7 @@ class Curve:
     width: float
     height: float
     path: str
-    points: list[tuple[float, float, str]]  # x, y, title
+    points: list[tuple[str, str, str]]  # x, y (one decimal), title
     marks: list[float]  # x of each edit
     y_top: str
     y_bottom: str
@@ -189,8 +189,11 @@ def curve(steps: list[int], losses: list[float], edits: list[int], log: bool,
     if (xs.size - 1) % hover_every:
         hover.append(xs.size - 1)
     h = np.array(hover)
-    points = [(x, y, f"step {int(step)}: loss {loss!r}") for x, y, step, loss in zip(
-        px(xs[h]).tolist(), py(ys[h]).tolist(), xs[h].tolist(), raw[h].tolist(), strict=True)]
+    xy = ("%.1f\0%.1f\0" * h.size % tuple(np.column_stack([px(xs[h]), py(ys[h])]).ravel())
+          ).split("\0")  # x, y, x, y, …: formatted in one pass
+    points = [(xy[2 * k], xy[2 * k + 1], f"step {int(step)}: loss {loss!r}")
+              for k, (step, loss) in enumerate(zip(xs[h].tolist(), raw[h].tolist(),
+                                                   strict=True))]
     at = dict.fromkeys(e for e in edits if x0 <= e <= x1)  # edits at one step: one mark
     marks = px(np.array(list(at), dtype=np.float64)).tolist()
 

@@ -50,18 +50,20 @@ def step(session_id: str, request: Request, service: Service, form: Fields) -> H
     return render_panels(request, service, s, view, RESULTS, clear_slot("step") + note)
 
 
-PLAY_SLICE = 0.002
+PLAY_SLICE = 0.001
 """Seconds of training in one frame of play (one player on the worker).
 
-The trade-off: a frame costs this much training plus a fixed ~3 ms (loading and saving
-the session, rendering the light panels, HTTP), so a small slice keeps a frame near 5 ms
-of server CPU: fluid frames for one player, and twenty players on one worker still get
-~10 frames/s each. A longer slice trains more iterations per frame (the origin net runs
-~50 iterations per millisecond) but every frame, and every other player, waits for it.
+The trade-off, measured on the origin net: besides its training a frame costs ~4 ms of
+server CPU (~1 ms loading and saving the session, ~1.5 ms rendering the light panels,
+~1 ms HTTP), so 1 ms of training keeps a frame near 5 ms: fluid frames for one player,
+and twenty players on one worker still get ~10 frames/s each. A longer slice trains more
+per frame (~60 origin iterations per millisecond) but every frame, and every other
+player, waits for it; whatever the session store saves per frame can go to training.
 """
 CROWD_TRAINING = 0.02  # seconds of training per round of frames, shared by all players
 MIN_SLICE = 0.0005  # the least a frame trains, however many players share the worker
 HEAVY_SECONDS = 1.0  # banners, stepper, walkthrough, matrices, diagnostics: at most 1/s
+HEAVY_RATE = 5.0  # heavy refreshes per second a worker gives all its players together
 FRAME_DELAY_MS = 10  # the browser's pause between frames: ≤ ~60 frames/s, what a screen shows
 LIGHT = ["toolbar", "plane", "diagram", "loss"]  # every frame, after the player's part
 HEAVY = ["banners", "stepper", "walkthrough", "matrices", "diagnostics", "distributions"]
@@ -94,7 +96,9 @@ class Players:
     One playing session trains PLAY_SLICE per frame; n of them share CROWD_TRAINING
     (PLAY_SLICE at most, MIN_SLICE at least), so a classroom of tabs keeps a fluid frame
     rate instead of queueing behind each other's training. The heavy panels of a session
-    refresh every HEAVY_SECONDS (not on the first frame: the page is up to date then).
+    refresh every HEAVY_SECONDS, or less often when more than HEAVY_RATE × HEAVY_SECONDS
+    sessions play (a heavy frame costs a few light ones), never on the first frame (the
+    page is up to date then); the frame that ends play refreshes every panel.
     """
 
     WINDOW = 1.0  # seconds a frame counts a session as playing
@@ -114,7 +118,7 @@ class Players:
                 self._heavy.pop(sid, None)
             active = len(self._seen)
             last = self._heavy.setdefault(session_id, now)
-            heavy = now - last >= HEAVY_SECONDS
+            heavy = now - last >= max(HEAVY_SECONDS, active / HEAVY_RATE)
             if heavy:
                 self._heavy[session_id] = now
         return max(MIN_SLICE, min(PLAY_SLICE, CROWD_TRAINING / active)), heavy
