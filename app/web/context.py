@@ -31,12 +31,14 @@ from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import images, layers, recipes, svg
-from .format import num, sub, sup
+from .format import num, nums, sub, sup
 from .view import View
 
 Array = NDArray[np.float64]
 GRADCHECK_AUTO = 20_000  # parameters × rows this small get the gradient check on every render
 CURVE_POINTS = 400  # the loss curve draws at most this many points (extremes kept)
+OUTPUT_ROWS = 20  # the outputs table's rows before "show all"
+OUTPUT_ROWS_PLANE = 8  # the same beside a 2-D dataset's map
 
 
 def _highlights(stepper: StepperView) -> set[str]:
@@ -128,6 +130,10 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
     if wanted & {"diagram", "outputs", "distributions"}:
         full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
         ctx["outputs"] = full.forward[-1].a
+        if "outputs" in wanted:
+            shown = n if v.show_all else (OUTPUT_ROWS_PLANE if s.problem else OUTPUT_ROWS)
+            ctx["output_rows"] = output_rows(ctx["outputs"], s.targets, shown,
+                                             s.spec.transitions, v.decimals)
         if "distributions" in wanted:
             ctx["distributions"] = distributions(full)
     if wanted & {"maps", "diagram"} and s.problem is not None:
@@ -146,6 +152,21 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
     if "updates" in wanted:
         ctx["updates"] = layers.update_grids(tr, v)
     return ctx
+
+
+OutputRow = tuple[int, list[tuple[int, float, str, str]], list[str]]
+
+
+def output_rows(outputs: Array, targets: Array, shown: int, layer: int,
+                decimals: int) -> list[OutputRow]:
+    """Return the outputs table's first `shown` rows: each output's column, exact value,
+    hover name and text, then the targets' texts (formatted here, a row at a time)."""
+    width = outputs.shape[1]  # outputs and targets: (observations, output neurons)
+    values, texts = outputs[:shown].ravel().tolist(), nums(outputs[:shown], decimals)
+    ys, name = nums(targets[:shown], decimals), f"a{sup(layer)}"
+    return [(r, [(j, values[r * width + j], f"{sub(r)}{name}{sub(j)} = {values[r * width + j]}",
+                  texts[r * width + j]) for j in range(width)], ys[r * width:(r + 1) * width])
+            for r in range(min(shown, outputs.shape[0]))]
 
 
 def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View) -> dict[str, Any]:
