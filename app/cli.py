@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the playground and the JSON API")
     serve.add_argument("--host", default=None, help="default: $HOST, then 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 8000")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default: $WORKERS, then 1)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     return parser
 
@@ -170,7 +171,8 @@ def serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     logging.basicConfig(level=logging.INFO)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
-                workers=args.workers, reload=args.reload, proxy_headers=True,
+                workers=args.workers or settings.workers, reload=args.reload,
+                proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
                 timeout_graceful_shutdown=10)
     return 0
