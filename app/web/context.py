@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 from app.engine import examples
 from app.engine.activations import ACTIVATIONS
 from app.engine.datasets import DATASETS, FEATURES, RADIUS
-from app.engine.diagnostics import SYMMETRY_EXPLANATION, activity, gradient_norms, symmetry_groups
+from app.engine.diagnostics import (
+    SYMMETRY_EXPLANATION,
+    LayerSymmetry,
+    activity,
+    gradient_norms,
+    symmetry_groups,
+)
 from app.engine.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
 from app.engine.initializers import INITIALIZERS
 from app.engine.losses import LOSSES
@@ -30,7 +36,7 @@ from app.engine.trace import Trace
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import images, layers, recipes, svg
+from . import images, layers, memo, recipes, svg
 from .format import num, nums, sub, sup
 from .view import View
 
@@ -122,10 +128,11 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         "panels": recipes.PANELS,
         "max_neurons": service.settings.max_neurons,
     }
+    key = memo.parameters_key(s.parameters)
     if "diagnostics" in wanted:
-        ctx.update(_diagnostics(service, s, tr, v))
+        ctx.update(_diagnostics(service, s, tr, v, key))
     elif wanted & {"symmetry", "diagram"}:
-        symmetry = symmetry_groups(s.spec, s.parameters)
+        symmetry = _symmetry(s, key)
         ctx["symmetry"], ctx["symmetric"] = symmetry, any(y.groups for y in symmetry)
     if wanted & {"diagram", "outputs", "distributions"}:
         full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
@@ -142,7 +149,8 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
         ctx["diagram"] = svg.diagram(s.spec.layers, s.spec.transition_activations,
                                      s.parameters, values, ctx["symmetry"], v.observation,
-                                     v.decimals, ctx["plane"]["thumbs"] if "plane" in ctx else None)
+                                     v.decimals, ctx["plane"]["thumbs"] if "plane" in ctx else None,
+                                     key=key)
     if "curve" in wanted:
         steps, losses = service.history(s, CURVE_POINTS)
         test = service.test_history(s, CURVE_POINTS) if s.problem else None
@@ -169,7 +177,16 @@ def output_rows(outputs: Array, targets: Array, shown: int, layer: int,
             for r in range(min(shown, outputs.shape[0]))]
 
 
-def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View) -> dict[str, Any]:
+SYMMETRY: memo.Memo[tuple[LayerSymmetry, ...]] = memo.Memo(256)
+
+
+def _symmetry(s: Session, key: bytes | None) -> tuple[LayerSymmetry, ...]:
+    """Return the symmetry groups (remembered: they depend on the parameters only)."""
+    return SYMMETRY.get(key, lambda: symmetry_groups(s.spec, s.parameters))
+
+
+def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View,
+                 key: bytes | None) -> dict[str, Any]:
     """Return the symmetry groups, activity, gradient sizes and (when small) the check."""
     rows = len(tr.rows) if tr.rows is not None else s.inputs.shape[0]
     small = s.spec.parameter_count() * rows <= GRADCHECK_AUTO
@@ -177,7 +194,7 @@ def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View) -> dic
         diag = service.diagnostics(s)  # the same trace, symmetry, activity and sizes, checked
         return {"diag": diag, "symmetry": diag.symmetry, "activity": diag.activity,
                 "gradients": diag.gradients, "symmetric": any(y.groups for y in diag.symmetry)}
-    symmetry = symmetry_groups(s.spec, s.parameters)
+    symmetry = _symmetry(s, key)
     return {"diag": None, "symmetry": symmetry, "activity": activity(tr),
             "gradients": gradient_norms(tr), "symmetric": any(y.groups for y in symmetry)}
 

@@ -6,6 +6,7 @@ Only numbers and coordinates are computed here; the SVG markup lives in the temp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ from app.engine.diagnostics import LayerSymmetry
 from app.engine.params import Parameters
 
 from .format import colours, num, sub, sup
+from .memo import Memo
 
 Array = NDArray[np.float64]
 GROUP_COLOURS = ("#8e44ad", "#c2185b", "#00897b", "#6d4c41", "#5e35b1", "#d81b60")
@@ -72,6 +74,7 @@ class Diagram:
     edges: list[Edge]
     columns: list[tuple[float, str]]  # x and caption of each layer
     radius: float
+    layout: Hashable | None = None  # the edges' memo key (None: not remembered)
 
     def edges_markup(self, sid: str, editable: bool) -> Markup:
         """Return every edge's <line> (click to edit when `editable`), in one pass.
@@ -80,19 +83,25 @@ class Diagram:
         markup formatted here costs a tenth of a template loop (edges hold numbers,
         colours and generated names only, nothing to escape but the session id).
         """
-        sid = str(escape(sid))
-        return Markup("".join(
-            EDGE % (e.x1, e.y1, e.x2, e.y2, e.stroke, e.width,
-                    EDIT % (sid, e.transition, e.row, e.column) if editable else "", e.title)
-            for e in self.edges))
+        def make() -> Markup:
+            safe = str(escape(sid))
+            return Markup("".join(
+                EDGE % (e.x1, e.y1, e.x2, e.y2, e.stroke, e.width,
+                        EDIT % (safe, e.transition, e.row, e.column) if editable else "",
+                        e.title) for e in self.edges))
+
+        key = None if self.layout is None else (self.layout, sid, editable)
+        return EDGES_MARKUP.get(key, make)
 
 
 def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Parameters,
             values: list[Array], symmetry: tuple[LayerSymmetry, ...], observation: int,
-            decimals: int, thumbs: dict[tuple[int, int], str] | None = None) -> Diagram:
+            decimals: int, thumbs: dict[tuple[int, int], str] | None = None,
+            key: bytes | None = None) -> Diagram:
     """Lay out the network with neurons coloured by their activation for one observation.
 
-    `values[l]` is layer l's activation row for the observation (layer 0 = inputs).
+    `values[l]` is layer l's activation row for the observation (layer 0 = inputs);
+    `key` (memo.parameters_key) lets the edges, which depend on the weights only, be reused.
     """
     radius = (19.0 if thumbs else 17.0) if max(layers) <= 12 else 10.0
     gap = max(2.6 * radius, min(64.0, 520.0 / max(layers)))
@@ -131,6 +140,17 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
             nodes.append(Node(l, i, xs[l], y(l, i), fills[i], inks[i],
                               num(v, min(decimals, 3)), f"{name} = {v!r}", bias_fill,
                               bias_title, groups.get((l, i)), (thumbs or {}).get((l, i))))
+    layout = None if key is None else (key, layers, radius)
+    edges = EDGES.get(layout, lambda: _edges(params, xs, y, radius, weight_scale))
+    captions = ["inputs"] + [f"{'output' if l == len(layers) - 1 else 'hidden'} · "
+                             f"{activations[l - 1]}" for l in range(1, len(layers))]
+    return Diagram(width, height, nodes, edges, list(zip(xs, captions, strict=True)), radius,
+                   layout)
+
+
+def _edges(params: Parameters, xs: list[float], y: Callable[[int, int], float],
+           radius: float, weight_scale: float) -> list[Edge]:
+    """Return every weight's line: coloured and as wide as its size, its value on hover."""
     edges = []
     for l, t in enumerate(params):
         fan_out = t.weights.shape[1]
@@ -145,9 +165,11 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
                 edges.append(Edge(l, i, j, x1, y1, x2, y2,
                                   strokes[i * fan_out + j] if w else "#bbb", 0.6 + 4.4 * mag,
                                   f"{start}{end} = {w!r} (click to edit)"))
-    captions = ["inputs"] + [f"{'output' if l == len(layers) - 1 else 'hidden'} · "
-                             f"{activations[l - 1]}" for l in range(1, len(layers))]
-    return Diagram(width, height, nodes, edges, list(zip(xs, captions, strict=True)), radius)
+    return edges
+
+
+EDGES: Memo[list[Edge]] = Memo(128)  # (parameters, layers, radius) → edges
+EDGES_MARKUP: Memo[Markup] = Memo(128)  # … and session, editable → their markup
 
 
 @dataclass(frozen=True)
