@@ -189,6 +189,13 @@ class Curve:
     empty: bool
     test_path: str = ""  # the test loss, when there is test data
 
+    def points_markup(self) -> Markup:
+        """Return the hover points' <circle>s (their step and exact loss on hover)."""
+        return Markup("".join(POINT % point for point in self.points))
+
+
+POINT = '<circle cx="%s" cy="%s" r="4" class="hover-pt"><title>%s</title></circle>'
+
 
 def _path(xs: Array, ys: Array) -> str:
     """Return an SVG path through the points, one decimal each (formatted in one pass)."""
@@ -260,6 +267,14 @@ class Histogram:
     width: float
     height: float
     count: int
+
+    def bars_markup(self, kind: str) -> Markup:
+        """Return the bars' <rect>s (class `bar <kind>`), formatted in one pass."""
+        w, k = self.bar_width - 1, str(escape(kind))
+        return Markup("".join(BAR % (x, y, w, h, k, t) for x, y, h, t in self.bars))
+
+
+BAR = '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar %s"><title>%s</title></rect>'
 
 
 def histogram(values: Array, bins: int = 24, width: float = 180, height: float = 56,
