@@ -50,15 +50,16 @@ def step(session_id: str, request: Request, service: Service, form: Fields) -> H
     return render_panels(request, service, s, view, RESULTS, clear_slot("step") + note)
 
 
-PLAY_SLICE = 0.0007
+PLAY_SLICE = 0.0005
 """Seconds of training in one frame of play (one player on the worker).
 
-The trade-off, measured on the origin net: besides its training a frame costs ~4.3 ms of
-server CPU (~1.5 ms the session store, ~1.3 ms the light panels, ~1.3 ms HTTP), so
-0.7 ms of training (~45 origin iterations) keeps a frame under 5 ms: fluid frames for
-one player, and twenty players on one worker still get ~9 frames/s each. A longer slice
-trains more per frame but every frame, and every other player, waits for it; whatever
-the store saves per frame can go to training here.
+The trade-off, measured on the origin net: besides its training a frame costs ~4 ms of
+server CPU (~1 ms the session store, ~1.1 ms the light panels, ~1.3 ms HTTP, the rest
+the frame's bookkeeping), so 0.5 ms of training (~32 origin iterations; the trainer
+checks its deadline every 16) keeps a frame under 5 ms: fluid frames for one player,
+and twenty players on one worker still get ~9 frames/s each. A longer slice trains
+more per frame but every frame, and every other player, waits for it; whatever the
+store or the HTTP layer saves per frame can go to training here.
 """
 CROWD_TRAINING = 0.02  # seconds of training per round of frames, shared by all players
 MIN_SLICE = 0.0005  # the least a frame trains, however many players share the worker
