@@ -38,6 +38,7 @@ import numpy as np
 
 from app.main import create_app
 from app.settings import Settings
+from app.web.training import HEAVY_SECONDS, PLAY_SLICE
 
 from .api import REQUEST_TIMEOUT, Call, Connection, LocalServer, cpu_seconds, create_sessions
 from .common import Report
@@ -328,6 +329,10 @@ def run() -> Report:
         f"entry); frames posted back-to-back for {PLAY_SECONDS:g} s (1 session) and "
         f"{CROWD_SECONDS:g} s ({PLAYERS} sessions). A browser also waits the trigger's "
         f"delay ({delay} ms) between frames.",
+        f"A frame trains {1e3 * PLAY_SLICE:g} ms (app.web.training.PLAY_SLICE) and renders "
+        "the counters, diagram, loss curve and outputs; the heavy panels (matrices, "
+        f"walkthrough, diagnostics) come at most every {HEAVY_SECONDS:g} s per session, "
+        "and all of them at Pause.",
         "iterations/s = step counter gained ÷ wall time (in brackets: the page's own "
         "'training… N iterations/s', median over frames). CPU ms/frame = server process "
         "CPU ÷ frames.",
