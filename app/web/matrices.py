@@ -126,7 +126,7 @@ def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,
     return grid(
         key, title or head, caption, m, decimals,
         row_labels=[f"obs {o}" for o in shown], col_labels=cols,
-        namer=lambda limit: [sub(o) + c for o in obs[:limit] for c in safe],
+        namer=lambda limit: [so + c for so in map(sub, obs[:limit]) for c in safe],
         show_all=show_all, highlight=highlight)
 
 
