@@ -61,8 +61,6 @@ and twenty players on one worker still get ~9 frames/s each. A longer slice trai
 more per frame but every frame, and every other player, waits for it; whatever the
 store or the HTTP layer saves per frame can go to training here.
 """
-CROWD_TRAINING = 0.02  # seconds of training per round of frames, shared by all players
-MIN_SLICE = 0.0005  # the least a frame trains, however many players share the worker
 HEAVY_SECONDS = 1.0  # banners, stepper, walkthrough, matrices, diagnostics: at most 1/s
 HEAVY_RATE = 5.0  # heavy refreshes per second a worker gives all its players together
 FRAME_DELAY_MS = 10  # the browser's pause between frames: ≤ ~60 frames/s, what a screen shows
@@ -76,8 +74,8 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     view = view_of(request, form)
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
-    seconds, heavy = PLAYERS.frame(session_id)
-    outcome = service.play_frame(session_id, seconds, start=frame == 0)
+    heavy = PLAYERS.frame(session_id)
+    outcome = service.play_frame(session_id, PLAY_SLICE, start=frame == 0)
     if outcome is None:  # paused (maybe in another tab): show everything as it stands
         return render_panels(request, service, service.get(session_id), view, EVERY)
     s = outcome.session
@@ -92,14 +90,14 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
 
 
 class Players:
-    """Sessions this process played lately: the training slice and heavy refreshes of each.
+    """Sessions this process played lately, and when each last refreshed its heavy panels.
 
-    One playing session trains PLAY_SLICE per frame; n of them share CROWD_TRAINING
-    (PLAY_SLICE at most, MIN_SLICE at least), so a classroom of tabs keeps a fluid frame
-    rate instead of queueing behind each other's training. The heavy panels of a session
-    refresh every HEAVY_SECONDS, or less often when more than HEAVY_RATE × HEAVY_SECONDS
-    sessions play (a heavy frame costs a few light ones), never on the first frame (the
-    page is up to date then); the frame that ends play refreshes every panel.
+    The heavy panels of a session refresh every HEAVY_SECONDS, or less often when more
+    than HEAVY_RATE × HEAVY_SECONDS sessions play (a heavy frame costs a few light ones,
+    so a classroom of tabs keeps its frame rate), never on the first frame (the page is
+    up to date then); the frame that ends play refreshes every panel. (Training is not
+    shared out: at PLAY_SLICE it is a tenth of a frame, and many players gain nothing
+    from less of it.)
     """
 
     WINDOW = 1.0  # seconds a frame counts a session as playing
@@ -109,8 +107,8 @@ class Players:
         self._heavy: dict[str, float] = {}  # session → its last heavy refresh
         self._guard = threading.Lock()
 
-    def frame(self, session_id: str) -> tuple[float, bool]:
-        """Record a frame of this session; return its training slice and whether it is heavy."""
+    def frame(self, session_id: str) -> bool:
+        """Record a frame of this session; return whether it refreshes the heavy panels."""
         now = time.monotonic()
         with self._guard:
             self._seen[session_id] = now
@@ -122,7 +120,7 @@ class Players:
             heavy = now - last >= max(HEAVY_SECONDS, active / HEAVY_RATE)
             if heavy:
                 self._heavy[session_id] = now
-        return max(MIN_SLICE, min(PLAY_SLICE, CROWD_TRAINING / active)), heavy
+        return heavy
 
 
 PLAYERS = Players()
