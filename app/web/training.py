@@ -61,6 +61,16 @@ and twenty players on one worker still get ~9 frames/s each. A longer slice trai
 more per frame but every frame, and every other player, waits for it; whatever the
 store or the HTTP layer saves per frame can go to training here.
 """
+PLAY_SLICE_MAPS = 0.01
+"""Seconds of training in one frame of a 2-D playground session (one with a dataset).
+
+Its frames also draw the output map and every neuron's map over the plane and score the
+test data: ~16 ms of server CPU besides training on a 2-8-8-8-1 net, so the origin's
+0.5 ms would leave training a thirtieth of the frame. 10 ms keeps it near two fifths:
+~36 frames/s, and the page sees ~400 epochs/s on TensorFlow Playground's circle (issue
+5's target is 320, ten times what TF's page shows). n such sessions playing on one
+worker share it (each PLAY_SLICE at least), so a classroom's frames keep coming.
+"""
 HEAVY_SECONDS = 1.0  # banners, stepper, walkthrough, matrices, diagnostics: at most 1/s
 HEAVY_RATE = 5.0  # heavy refreshes per second a worker gives all its players together
 FRAME_DELAY_MS = 10  # the browser's pause between frames: ≤ ~60 frames/s, what a screen shows
@@ -74,8 +84,10 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     view = view_of(request, form)
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
-    heavy = PLAYERS.frame(session_id)
-    outcome = service.play_frame(session_id, PLAY_SLICE, start=frame == 0)
+    heavy, players = PLAYERS.frame(session_id)
+    maps = service.get(session_id).problem is not None  # decoded once per process: cheap
+    seconds = max(PLAY_SLICE, PLAY_SLICE_MAPS / players) if maps else PLAY_SLICE
+    outcome = service.play_frame(session_id, seconds, start=frame == 0)
     if outcome is None:  # paused (maybe in another tab): show everything as it stands
         return render_panels(request, service, service.get(session_id), view, EVERY)
     s = outcome.session
@@ -95,9 +107,9 @@ class Players:
     The heavy panels of a session refresh every HEAVY_SECONDS, or less often when more
     than HEAVY_RATE × HEAVY_SECONDS sessions play (a heavy frame costs a few light ones,
     so a classroom of tabs keeps its frame rate), never on the first frame (the page is
-    up to date then); the frame that ends play refreshes every panel. (Training is not
-    shared out: at PLAY_SLICE it is a tenth of a frame, and many players gain nothing
-    from less of it.)
+    up to date then); the frame that ends play refreshes every panel. Training is shared
+    out only in 2-D sessions (PLAY_SLICE_MAPS): at PLAY_SLICE it is a tenth of a frame,
+    and many players gain nothing from less of it.
     """
 
     WINDOW = 1.0  # seconds a frame counts a session as playing
@@ -107,8 +119,9 @@ class Players:
         self._heavy: dict[str, float] = {}  # session → its last heavy refresh
         self._guard = threading.Lock()
 
-    def frame(self, session_id: str) -> bool:
-        """Record a frame of this session; return whether it refreshes the heavy panels."""
+    def frame(self, session_id: str) -> tuple[bool, int]:
+        """Record a frame of this session; return whether it refreshes the heavy panels,
+        and how many sessions play on this worker."""
         now = time.monotonic()
         with self._guard:
             self._seen[session_id] = now
@@ -120,7 +133,7 @@ class Players:
             heavy = now - last >= max(HEAVY_SECONDS, active / HEAVY_RATE)
             if heavy:
                 self._heavy[session_id] = now
-        return heavy
+        return heavy, active
 
 
 PLAYERS = Players()
