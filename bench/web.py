@@ -38,7 +38,7 @@ import numpy as np
 
 from app.main import create_app
 from app.settings import Settings
-from app.web.training import HEAVY_SECONDS, PLAY_SLICE
+from app.web.training import HEAVY_SECONDS, PLAY_SLICE, PLAY_SLICE_MAPS
 
 from .api import REQUEST_TIMEOUT, Call, Connection, LocalServer, cpu_seconds, create_sessions
 from .common import Report
@@ -329,7 +329,8 @@ def run() -> Report:
         f"entry); frames posted back-to-back for {PLAY_SECONDS:g} s (1 session) and "
         f"{CROWD_SECONDS:g} s ({PLAYERS} sessions). A browser also waits the trigger's "
         f"delay ({delay} ms) between frames.",
-        f"A frame trains {1e3 * PLAY_SLICE:g} ms (app.web.training.PLAY_SLICE) and renders "
+        f"A frame trains {1e3 * PLAY_SLICE:g} ms (app.web.training.PLAY_SLICE; "
+        f"{1e3 * PLAY_SLICE_MAPS:g} ms in a 2-D dataset session) and renders "
         "the counters, diagram, loss curve and outputs; the heavy panels (matrices, "
         f"walkthrough, diagnostics) come at most every {HEAVY_SECONDS:g} s per session, "
         "and all of them at Pause.",
