@@ -24,7 +24,7 @@ import numpy as np
 from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
-from .format import colours, num, nums, scale_of, sub, sup
+from .format import colours, num, nums, scale_of, shown_as_num, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
@@ -45,12 +45,17 @@ class Grid:
     row_labels: list[str]  # of the shown rows
     names: list[str]  # each shown cell's name in the origin's notation (escaped)
     values: list[float]  # its exact value (the hover title)
-    texts: list[str]  # the number shown
     backgrounds: list[str]
     foregrounds: list[str]
     shape: tuple[int, int]
     hidden_rows: int  # rows not shown (0 when complete)
+    decimals: int  # shown on the cells
     highlight: bool = False
+
+    @cached_property
+    def texts(self) -> list[str]:
+        """Return the number each shown cell shows (`num` at the grid's decimals)."""
+        return nums(np.array(self.values, dtype=np.float64), self.decimals)
 
     def cells(self, r: int, cls: str = "", coloured: bool = True) -> Markup:
         """Return the <td> cells of shown row r (with class `cls`; plain if not `coloured`)."""
@@ -68,15 +73,18 @@ class Grid:
 
     @cached_property
     def body(self) -> Markup:
-        """Return the table's body rows, each headed by its label (one formatting pass)."""
+        """Return the table's body rows, each headed by its label (one formatting pass:
+        the numbers shown are formatted in it too, then given `num`'s signs)."""
         w = self.shape[1]
-        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.texts,
+        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.values,
                     strict=True)
         args: list[object] = []
         for label in self.row_labels:
             args.append(escape(label))
             args.extend(chain.from_iterable(islice(cells, w)))
-        return Markup((ROW % ("%s", CELL * w) * len(self.row_labels)) % tuple(args))
+        cell = CELL.replace(">%s</td>", f">%.{self.decimals}f</td>")
+        html = (ROW % ("%s", cell * w) * len(self.row_labels)) % tuple(args)
+        return Markup(shown_as_num(html, self.decimals))
 
 
 Namer = Callable[[int], list[str]]  # rows shown → each cell's name (escaped), row-major
@@ -91,27 +99,27 @@ def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
     shown = np.ascontiguousarray(m[:limit])  # (limit, columns)
     scale = scale_of(m)
     if shown.size <= MEMO_CELLS:
-        cells = _cells(shown.tobytes(), shown.shape, decimals, scale)
+        cells = _cells(shown.tobytes(), shown.shape, scale)
     else:
-        cells = _format(shown, decimals, scale)
+        cells = _format(shown, scale)
     return Grid(key, title, caption, col_labels, row_labels[:limit], namer(limit), *cells,
-                m.shape, m.shape[0] - limit, highlight)
+                m.shape, m.shape[0] - limit, decimals, highlight)
 
 
-Cells = tuple[list[float], list[str], list[str], list[str]]  # values, texts, colours, inks
+Cells = tuple[list[float], list[str], list[str]]  # values, colours, inks
 
 
-def _format(shown: Array, decimals: int, scale: float) -> Cells:
-    """Return the cells' exact values, texts, backgrounds and text colours."""
-    return (shown.ravel().tolist(), nums(shown, decimals), *colours(shown, scale))
+def _format(shown: Array, scale: float) -> Cells:
+    """Return the cells' exact values, backgrounds and text colours."""
+    return (shown.ravel().tolist(), *colours(shown, scale))
 
 
 @lru_cache(maxsize=512)
-def _cells(data: bytes, shape: tuple[int, int], decimals: int, scale: float) -> Cells:
+def _cells(data: bytes, shape: tuple[int, int], scale: float) -> Cells:
     """Return `_format` of a small matrix, remembered: the same numbers recur within a
     page (∂C/∂w is also the gradient the update receives) and across requests (a data
     edit leaves the weights as they were). The lists are shared: never change them."""
-    return _format(np.frombuffer(data, dtype=np.float64).reshape(shape), decimals, scale)
+    return _format(np.frombuffer(data, dtype=np.float64).reshape(shape), scale)
 
 
 def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,

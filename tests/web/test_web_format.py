@@ -7,10 +7,13 @@ including the edge cases (−0, values that round to zero, NaN, ±∞, tiny scal
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from app.web.format import colour, colours, ink, num, nums
+from app.web.matrices import grid
 
 EDGES = [0.0, -0.0, np.nan, np.inf, -np.inf, -1e-12, 1e-12, 0.5, -0.5, 0.6, -0.6, 5e-8,
          -5e-8, -4.9999999e-8, 1e300, -1e300, 1e-320, 2.5e-8, -2.5e-8, 0.125, -0.0, -0.0]
@@ -48,3 +51,15 @@ def test_empty_matrices_format_to_nothing():
     empty = np.zeros((0, 3))
     assert nums(empty) == []
     assert colours(empty, 1.0) == ([], [])
+
+
+@pytest.mark.parametrize("decimals", [0, 3, 7])
+def test_grid_cells_show_num_of_each_value(values, decimals):
+    """A grid's table shows num(v) in each cell and repr(v) in its hover title."""
+    m = values[-40:]  # (40, 2): the edge cases (−0, NaN, ±∞, …) end the matrix
+    g = grid("k", "t", "c", m, decimals, row_labels=[f"r{i}" for i in range(40)],
+             col_labels=["a", "b"], namer=lambda n: [f"n{i}" for i in range(2 * n)],
+             show_all=True)
+    shown = re.findall(r'title="n\d+ = ([^"]*)">([^<]*)</td>', str(g.body))
+    assert shown == [(repr(float(v)), num(float(v), decimals)) for v in m.ravel()]
+    assert g.texts == [num(float(v), decimals) for v in m.ravel()]
