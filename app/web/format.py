@@ -104,13 +104,15 @@ def colours(values: NDArray[np.float64], scale: float) -> tuple[list[str], list[
     k = np.abs(t)
     rgb = np.rint(_ENDS[(t >= 0).view(np.int8)] * k[:, None] + _ZERO).astype(np.int64)
     packed = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).tolist()  # (values,)
-    get, background = _RGB.get, []
-    for p in packed:
-        text = get(p)
-        if text is None:
-            text = _RGB[p] = f"rgb({p >> 16},{(p >> 8) & 255},{p & 255})"
-        background.append(text)
-    return background, ["#fff" if d else "#111" for d in (k > 0.6).tolist()]
+    get = _RGB.get
+    return ([get(p) or _rgb_text(p) for p in packed],
+            ["#fff" if d else "#111" for d in (k > 0.6).tolist()])
+
+
+def _rgb_text(packed: int) -> str:
+    """Return (and remember) the rgb() text of a colour packed as 0xRRGGBB."""
+    text = _RGB[packed] = f"rgb({packed >> 16},{(packed >> 8) & 255},{packed & 255})"
+    return text
 
 
 def _colours_scalar(values: list[float], scale: float) -> tuple[list[str], list[str]]:
@@ -123,10 +125,7 @@ def _colours_scalar(values: list[float], scale: float) -> tuple[list[str], list[
         dr, dg, db = _UP if t >= 0 else _DOWN
         k = abs(t)
         p = (round(zr + dr * k) << 16) | (round(zg + dg * k) << 8) | round(zb + db * k)
-        text = _RGB.get(p)
-        if text is None:
-            text = _RGB[p] = f"rgb({p >> 16},{(p >> 8) & 255},{p & 255})"
-        background.append(text)
+        background.append(_RGB.get(p) or _rgb_text(p))
         foreground.append("#fff" if k > 0.6 else "#111")
     return background, foreground
 
