@@ -62,6 +62,10 @@ class Snapshot:
     loss: float | None
     problem: Problem | None = None
     at: float = 0.0  # when it was taken (training steps close together share one entry)
+    # Content digests of its arrays by id (it holds them, so the ids stay theirs): a
+    # snapshot never changes, so each array is hashed once however often the stack is saved.
+    digests: dict[int, tuple[tuple[int, ...], bytes]] = field(
+        default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -242,13 +246,20 @@ def _pack_data(s: Session) -> bytes:
 
 def _pack_undo(s: Session) -> bytes:
     arrays: dict[str, Array] = {}
+    keys: dict[str, Any] = {}  # array name -> its content digest
     specs: dict[NetworkSpec, int] = {}  # undo snapshots mostly share one spec: store it once
-    meta: dict[str, Any] = {
-        "undo": [_snapshot_meta(i, u, arrays, specs) for i, u in enumerate(s.undo)],
-        "redo": [_snapshot_meta(-i - 1, r, arrays, specs) for i, r in enumerate(s.redo)],
-    }
+    meta: dict[str, Any] = {"undo": [], "redo": []}
+    for i, snap in [*enumerate(s.undo), *((-k - 1, r) for k, r in enumerate(s.redo))]:
+        own: dict[str, Array] = {}
+        meta["undo" if i >= 0 else "redo"].append(_snapshot_meta(i, snap, own, specs))
+        for name, arr in own.items():
+            key = snap.digests.get(id(arr))
+            if key is None:
+                key = snap.digests[id(arr)] = _digest(arr)
+            keys[name] = key
+        arrays.update(own)
     meta["specs"] = [_spec_dict(spec) for spec in specs]
-    unique, meta["aliases"] = _deduplicate(arrays)
+    unique, meta["aliases"] = _deduplicate(arrays, keys)
     return _pack_blob(meta, unique)
 
 
@@ -293,10 +304,16 @@ def _unpack_blob(blob: bytes) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     return meta, arrays
 
 
-def _deduplicate(arrays: dict[str, Array], by_content: bool = True
-                 ) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
+def _digest(arr: Array) -> tuple[tuple[int, ...], bytes]:
+    """Return what identifies an array's content: its shape and a hash of its bytes."""
+    return arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest()
+
+
+def _deduplicate(arrays: dict[str, Array], keys: dict[str, Any] | None = None,
+                 by_content: bool = True) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
     """Store equal arrays once (undo snapshots share most of theirs); return the aliases.
 
+    Arrays are equal when their `keys` are (content digests, computed here unless given);
     `by_content=False` merges only the very same array objects (no hashing: the part of
     the blob written on every save).
     """
@@ -304,8 +321,7 @@ def _deduplicate(arrays: dict[str, Array], by_content: bool = True
     unique: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
     for name, arr in arrays.items():
-        key: Any = (arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest()
-                    ) if by_content else id(arr)
+        key = keys[name] if keys is not None else _digest(arr) if by_content else id(arr)
         if key in seen:
             aliases[name] = seen[key]
         else:
