@@ -8,6 +8,7 @@ Then the engine validates the spec and the data, naming the field that is wrong.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -152,21 +153,32 @@ def set_cell(spec: NetworkSpec, params: Parameters, cell: dict[str, Any],
 
 
 def set_data_cells(inputs: np.ndarray, targets: np.ndarray,
-                   cells: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return {"inputs"/"targets": rows} with single cells changed (only what changed)."""
+                   cells: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Return {"inputs"/"targets": a copy with single cells changed} (only what changed).
+
+    Shapes stay as they are, so only the new values need checking: each must be a finite
+    number (the rest of the data was checked when it came in).
+    """
     data = {"inputs": inputs, "targets": targets}
-    edited: dict[str, list[list[float]]] = {}
+    edited: dict[str, np.ndarray] = {}
     for i, cell in enumerate(cells):
         kind = cell["kind"]
-        rows = edited.setdefault(kind, data[kind].tolist())
+        if kind not in edited:
+            edited[kind] = data[kind].copy()
+        m = edited[kind]
         r, c = cell["row"], cell["column"]
-        if not 0 <= r < len(rows):
-            raise ServiceError(422, "invalid", f"row must be 0…{len(rows) - 1}",
-                               f"data_cells[{i}].row", len(rows) - 1)
-        if not 0 <= c < len(rows[0]):
-            raise ServiceError(422, "invalid", f"column must be 0…{len(rows[0]) - 1}",
-                               f"data_cells[{i}].column", len(rows[0]) - 1)
-        rows[r][c] = cell["value"]
+        if not 0 <= r < m.shape[0]:
+            raise ServiceError(422, "invalid", f"row must be 0…{m.shape[0] - 1}",
+                               f"data_cells[{i}].row", m.shape[0] - 1)
+        if not 0 <= c < m.shape[1]:
+            raise ServiceError(422, "invalid", f"column must be 0…{m.shape[1] - 1}",
+                               f"data_cells[{i}].column", m.shape[1] - 1)
+        value = cell["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            raise ServiceError(422, "invalid", f"must be a finite number, got {value!r}",
+                               f"data_cells[{i}].value")
+        m[r, c] = value
     return edited
 
 

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -305,18 +305,19 @@ class SessionService:
             layers[0], layers[-1] = x.shape[1], y.shape[1]
             changes = {**self._output_defaults(s, problem, changes), **changes,
                        "inputs": x.tolist(), "targets": y.tolist(), "layers": layers}
-        if changes.get("data_cells"):
+        if changes.get("data_cells"):  # arrays with the cells set, each value checked
             changes = {**changes, **building.set_data_cells(s.inputs, s.targets,
                                                             changes["data_cells"])}
+        whole = [k for k in ("inputs", "targets")
+                 if k in changes and not isinstance(changes[k], np.ndarray)]
         spec_changes = {k: changes[k] for k in building.SPEC_FIELDS if k in changes}
         spec = s.spec
         if spec_changes:
             spec = building.build_spec(building.merge_spec(s.spec, spec_changes), self.settings)
-        inputs, targets = s.inputs, s.targets
-        if "inputs" in changes or "targets" in changes or spec.layers != s.spec.layers:
-            inputs, targets = building.build_data(
-                spec, changes.get("inputs", s.inputs.tolist()),
-                changes.get("targets", s.targets.tolist()), self.settings)
+        inputs, targets = changes.get("inputs", s.inputs), changes.get("targets", s.targets)
+        if whole or spec.layers != s.spec.layers:  # new rows or new widths: check it all
+            inputs, targets = building.build_data(spec, _rows(inputs), _rows(targets),
+                                                  self.settings)
         params = building.reshape_parameters(s.spec, spec, s.parameters)
         if spec.shapes() != s.spec.shapes():
             s.initial = initialize(spec)  # a fresh draw: what a recipe of this spec rebuilds
@@ -341,7 +342,9 @@ class SessionService:
         if changes.get("dataset") is not None:
             self._restart(s)  # a new problem starts afresh, as in TensorFlow Playground
         elif data_changed and problem is not None and changes.get("dataset") is None:
-            problem.recipe["edited"] = True  # hand edits: the recipe no longer recreates it
+            # hand edits: the recipe no longer recreates the data (a new Problem: the old
+            # one is shared with the undo stack and with readers of the kept session)
+            s.problem = replace(problem, recipe={**problem.recipe, "edited": True})
         if (structural or data_changed) and not initial and changes.get("dataset") is None:
             s.edits.append(s.progress.step)
             s.phase = 0
@@ -670,6 +673,11 @@ class SessionService:
 def _blank(layers: Any) -> NetworkSpec:
     """Return a default spec to merge a create request into."""
     return NetworkSpec(tuple(layers) if isinstance(layers, list | tuple) else (1, 1))
+
+
+def _rows(data: Any) -> Any:
+    """Return data as nested lists (what `building.build_data` checks)."""
+    return data.tolist() if isinstance(data, np.ndarray) else data
 
 
 def _describe(changes: dict[str, Any]) -> str:

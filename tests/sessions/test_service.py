@@ -139,3 +139,43 @@ def test_decimated_history_keeps_first_last_min_and_max(n: int) -> None:
     assert kept_steps[-1] == n
     assert min(kept) == min(losses)
     assert max(kept) == max(losses)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1", True])
+def test_a_data_cell_must_be_a_finite_number(value: object) -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    with pytest.raises(ServiceError) as err:
+        service.patch(sid, {"data_cells": [{"kind": "inputs", "row": 0, "column": 1,
+                                            "value": value}]})
+    assert (err.value.status, err.value.field) == (422, "data_cells[0].value")
+    assert service.get(sid).inputs[0, 1] == 0.4  # the origin's input, untouched
+
+
+def test_a_data_cell_edit_changes_that_cell_only_and_undo_restores_it() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    before = service.get(sid)
+    after = service.patch(sid, {"data_cells": [{"kind": "targets", "row": 1, "column": 0,
+                                                "value": 0.25}]})
+    changed = after.targets != before.targets
+    assert changed.sum() == 1
+    assert after.targets[1, 0] == 0.25
+    assert (after.inputs == before.inputs).all()
+    assert after.loss != before.loss
+    restored = service.undo(sid)
+    assert (restored.targets == before.targets).all()
+    assert restored.loss == before.loss
+
+
+def test_undoing_a_hand_edit_of_generated_data_restores_its_recipe() -> None:
+    service = _service()
+    sid = service.create({"dataset": {"name": "circle", "points": 40}}).id
+    assert "edited" not in service.get(sid).problem.recipe  # type: ignore[union-attr]
+    edited = service.patch(sid, {"data_cells": [{"kind": "inputs", "row": 0, "column": 0,
+                                                 "value": 0.5}]})
+    assert edited.problem is not None
+    assert edited.problem.recipe["edited"] is True
+    restored = service.undo(sid)
+    assert restored.problem is not None
+    assert "edited" not in restored.problem.recipe
