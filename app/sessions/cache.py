@@ -7,7 +7,8 @@ replica is never missed: the next request finds another version and decodes the 
 Entries are shared by the threads of the process and must never be changed in place:
 readers use them as they are, and a change works on `working_copy` and puts the copy
 back once it is saved. Bounded by the size of the blobs the entries came from (a fair
-measure of their memory); the least recently used go first.
+measure of their memory) and by count (each may also keep a couple of small traces it
+computed, see `SessionService.trace_of`); the least recently used go first.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from dataclasses import replace
 
 from .model import Session
 
+MAX_SESSIONS = 512  # kept at most, whatever their size (each may also hold small traces)
+
 
 class SessionCache:
     """The latest decoded version of recently used sessions, by id."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_sessions: int = MAX_SESSIONS) -> None:
         self.max_bytes = max_bytes
+        self.max_sessions = max_sessions
         self._entries: OrderedDict[str, tuple[Session, int]] = OrderedDict()  # id -> (s, size)
         self._bytes = 0
         self._guard = threading.Lock()
@@ -50,7 +54,7 @@ class SessionCache:
                     session, size = old
             self._entries[session.id] = (session, size)
             self._bytes += size
-            while self._bytes > self.max_bytes:
+            while self._bytes > self.max_bytes or len(self._entries) > self.max_sessions:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
@@ -72,4 +76,5 @@ def working_copy(session: Session) -> Session:
     histories included, are replaced, never written in place) and the same snapshots
     (never modified)."""
     return replace(session, edits=list(session.edits), undo=list(session.undo),
-                   redo=list(session.redo), packed=dict(session.packed))
+                   redo=list(session.redo), packed=dict(session.packed),
+                   derived=dict(session.derived))

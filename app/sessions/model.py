@@ -114,6 +114,10 @@ class Session:
     # Sections of the last blob, by name: (the objects packed, the bytes), for `dumps`.
     packed: dict[str, tuple[tuple[Any, ...], bytes]] = field(
         default_factory=dict, repr=False, compare=False)
+    # What was computed from it, never stored: the service's traces, by the rows asked
+    # for, each with the objects it came from (see `SessionService.trace_of`).
+    derived: dict[Any, tuple[tuple[Any, ...], Any]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def snapshot(self, label: str) -> Snapshot:
         """Return what undo needs to come back to the current state."""

@@ -50,6 +50,9 @@ from .model import Divergence, Problem, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
 
 log = logging.getLogger(__name__)
+DERIVED_TRACES = 2  # traces remembered per session (the next batch, and row subsets)
+DERIVED_FLOATS = 100_000  # a trace is remembered only when about this small (0.8 MB)
+TRACE_FLOATS_PER_CELL = 8  # a trace's matrices per (row, neuron): z, a, ∂C/∂a, δ, …
 ID_BYTES = 16  # 128 random bits
 ID_LENGTH = 22  # base64url of 16 bytes, no padding
 ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -559,7 +562,22 @@ class SessionService:
             chosen: NDArray[np.intp] | None = np.asarray(observations, dtype=np.intp)
         else:
             chosen = next_rows(s.spec, n, s.progress)
-        return trace(s.spec, s.parameters, s.inputs, s.targets, s.state, chosen)
+        # Remembered on the session, by the very objects it was computed from (replaced,
+        # never changed, by every edit and step): an edit's refresh, the page it renders,
+        # its diagnostics and a GET of the trace share one computation.
+        sources = (s.spec, s.parameters, s.inputs, s.targets, s.state, s.progress)
+        slot = None if observations is None else tuple(observations)
+        kept = s.derived.get(slot)
+        if kept is not None and all(a is b for a, b in zip(kept[0], sources, strict=True)):
+            remembered: Trace = kept[1]
+            return remembered
+        tr = trace(s.spec, s.parameters, s.inputs, s.targets, s.state, chosen)
+        rows = n if chosen is None else len(chosen)
+        if rows * sum(s.spec.layers) * TRACE_FLOATS_PER_CELL <= DERIVED_FLOATS:
+            if len(s.derived) >= DERIVED_TRACES:
+                s.derived.clear()
+            s.derived[slot] = (sources, tr)
+        return tr
 
     def phase_view(self, s: Session) -> StepperView:
         """Return the phase stepper at the session's position."""

@@ -157,3 +157,28 @@ def test_thread_locks_are_forgotten_when_free() -> None:
     with locks.hold("b", 5):
         pass
     assert len(locks) == 0
+
+
+def test_a_trace_is_computed_once_per_state_of_the_session() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    s = service.get(sid)
+    first = service.trace_of(s)
+    assert service.trace_of(s) is first
+    assert service.trace_of(s, [1]) is not first
+    assert service.trace_of(s, [1]) is service.trace_of(s, [1])
+    stepped = service.step(sid, 1).session
+    after = service.trace_of(stepped)
+    assert after is not first
+    assert not np.array_equal(after.forward[0].z, first.forward[0].z)
+    assert service.trace_of(s) is first  # the older state still has its own
+
+
+def test_the_cache_is_bounded_by_count_too() -> None:
+    cache = SessionCache(max_bytes=10**9, max_sessions=3)
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sessions = [service.create({"example": "origin"}) for _ in range(5)]
+    for s in sessions:
+        cache.put(s, 10)
+    assert len(cache) == 3
+    assert cache.get(sessions[1].id, sessions[1].version) is None
