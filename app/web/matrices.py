@@ -144,8 +144,31 @@ def weight_grid(key: str, symbol: str, transition: int, weights: Array, biases: 
     """Return a Grid of weights (fan_in × fan_out), with the bias row on top if given.
 
     With `transpose`, rows are the neurons fed (the (out, in) convention of PyTorch and
-    Nielsen) and the bias becomes the first column.
+    Nielsen) and the bias becomes the first column. A small grid is remembered whole, its
+    rendered rows included: a data edit leaves the weights as they were, and the same
+    grid recurs in the Matrices panel, the walkthrough and the stepper.
     """
+    if weights.size + (0 if biases is None else biases.size) > MEMO_CELLS:
+        return _weight_grid(key, symbol, transition, weights, biases, decimals, caption,
+                            transpose, highlight)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    b = None if biases is None else np.ascontiguousarray(biases, dtype=np.float64).tobytes()
+    return _kept_weight_grid(key, symbol, transition, w.tobytes(), w.shape, b, decimals,
+                             caption, transpose, highlight)
+
+
+@lru_cache(maxsize=256)
+def _kept_weight_grid(key: str, symbol: str, transition: int, weights: bytes,
+                      shape: tuple[int, int], biases: bytes | None, decimals: int,
+                      caption: str, transpose: bool, highlight: bool) -> Grid:
+    w = np.frombuffer(weights, dtype=np.float64).reshape(shape)
+    b = None if biases is None else np.frombuffer(biases, dtype=np.float64)
+    return _weight_grid(key, symbol, transition, w, b, decimals, caption, transpose,
+                        highlight)
+
+
+def _weight_grid(key: str, symbol: str, transition: int, weights: Array, biases: Array | None,
+                 decimals: int, caption: str, transpose: bool, highlight: bool) -> Grid:
     t = transition
     m = weights if biases is None else np.vstack([biases[None, :], weights])
     fan_in, fan_out = weights.shape
