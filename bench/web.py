@@ -6,9 +6,11 @@ seeded points, both created through the JSON API.
 - Server time, in-process: the ASGI app (`create_app` with the SQLite store in a temporary
   directory) called through `httpx.ASGITransport`, no network. Each session is stepped
   `PREFILL_STEPS` times first, so its undo stack is full (the steady state of a session in
-  use). Timed: `GET /s/{id}` (the whole page) and `POST /s/{id}/cell` as HTMX sends it
-  (`HX-Request: true`, a changing input cell), and `SessionService.get` alone (loading the
-  session from the store), which every request pays.
+  use). Timed inside the server (`ServerClock`: from the app's call to its last byte
+  sent; the client's round trip is kept beside it): `GET /s/{id}` (the whole page) and
+  `POST /s/{id}/cell` as HTMX sends it (`HX-Request: true`, a changing input cell), and
+  `SessionService.get` alone (loading the session from the store), which every request
+  pays.
 - Live play, over HTTP on a real uvicorn (one worker): the client posts `/s/{id}/play`
   frames back-to-back, taking the next frame number from each answer, as the page's
   self-replacing trigger does (the browser also waits the trigger's delay; we do not).
@@ -92,9 +94,30 @@ def _ms(seconds: list[float]) -> dict[str, float]:
 Send = Callable[[int], Awaitable[httpx.Response]]
 
 
-async def _timed(send: Send, count: int) -> tuple[list[float], Counter[int], int]:
-    """Call `send(i)` WARMUPS + count times (within RENDER_SECONDS); time the last ones."""
+class ServerClock:
+    """The ASGI app, timed: how long each HTTP request spent inside the server (from the
+    app's call to its return, after the response's last byte was sent), without the
+    client's own work (building the request, reading a response of up to ~400 kB)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.last = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the app and remember how long it took."""
+        began = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.last = time.perf_counter() - began
+
+
+async def _timed(send: Send, count: int,
+                 clock: ServerClock) -> tuple[list[float], list[float], Counter[int], int]:
+    """Call `send(i)` WARMUPS + count times (within RENDER_SECONDS); time the last ones:
+    (server times, client round trips, statuses, the last body's size)."""
     times: list[float] = []
+    trips: list[float] = []
     statuses: Counter[int] = Counter()
     size = 0
     deadline = time.perf_counter() + RENDER_SECONDS
@@ -103,16 +126,18 @@ async def _timed(send: Send, count: int) -> tuple[list[float], Counter[int], int
         r = await send(i)
         elapsed = time.perf_counter() - began
         if i >= WARMUPS:
-            times.append(elapsed)
+            times.append(clock.last)
+            trips.append(elapsed)
             statuses[r.status_code] += 1
             size = len(r.content)
         if began > deadline and i >= WARMUPS + 3:
             break
-    return times, statuses, size
+    return times, trips, statuses, size
 
 
 async def _render_case(client: httpx.AsyncClient, name: str, body: dict[str, Any],
-                       service_get: Callable[[str], object]) -> list[dict[str, Any]]:
+                       service_get: Callable[[str], object],
+                       clock: ServerClock) -> list[dict[str, Any]]:
     r = await client.post("/api/sessions", json=body)
     if r.status_code != 201:
         raise RuntimeError(f"creating {name}: {r.status_code} {r.text[:200]}")
@@ -122,9 +147,10 @@ async def _render_case(client: httpx.AsyncClient, name: str, body: dict[str, Any
         if r.status_code != 200:
             raise RuntimeError(f"stepping {name}: {r.status_code} {r.text[:200]}")
     out = []
-    page = await _timed(lambda _: client.get(f"/s/{sid}"), RENDERS)
-    out.append({"measure": "GET /s/{id}", "net": name, "statuses": dict(page[1]),
-                "bytes": page[2], **_ms(page[0])})
+    page = await _timed(lambda _: client.get(f"/s/{sid}"), RENDERS, clock)
+    out.append({"measure": "GET /s/{id}", "net": name, "statuses": dict(page[2]),
+                "bytes": page[3], **_ms(page[0]),
+                "roundtrip_p50_ms": float(np.median(page[1]) * 1e3)})
 
     def cell(i: int) -> Awaitable[httpx.Response]:
         form = [*VIEW_FORM, ("kind", "inputs"), ("row", "0"), ("column", "0"),
@@ -132,9 +158,10 @@ async def _render_case(client: httpx.AsyncClient, name: str, body: dict[str, Any
         return client.post(f"/s/{sid}/cell", content=urlencode(form), headers={
             "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"})
 
-    edit = await _timed(cell, RENDERS)
-    out.append({"measure": "POST /s/{id}/cell", "net": name, "statuses": dict(edit[1]),
-                "bytes": edit[2], **_ms(edit[0])})
+    edit = await _timed(cell, RENDERS, clock)
+    out.append({"measure": "POST /s/{id}/cell", "net": name, "statuses": dict(edit[2]),
+                "bytes": edit[3], **_ms(edit[0]),
+                "roundtrip_p50_ms": float(np.median(edit[1]) * 1e3)})
     loads = []
     for _ in range(RENDERS):
         began = time.perf_counter()
@@ -152,12 +179,13 @@ def render_timings() -> list[dict[str, Any]]:
         service = app.state.service
 
         async def main() -> list[dict[str, Any]]:
-            transport = httpx.ASGITransport(app=app)
+            clock = ServerClock(app)
+            transport = httpx.ASGITransport(app=clock)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                          timeout=60.0) as client:
                 out = []
                 for name, body in NETS.items():
-                    out += await _render_case(client, name, body, service.get)
+                    out += await _render_case(client, name, body, service.get, clock)
                 return out
 
         try:
@@ -322,7 +350,10 @@ def run() -> Report:
     notes = [
         f"Renders: in-process ASGI (httpx.ASGITransport), SQLite store; each session stepped "
         f"{PREFILL_STEPS} times first (undo stack full); {WARMUPS} warm-ups, then up to "
-        f"{RENDERS} timed. Cell edits are HTMX posts of inputs[0][0] with a new value.",
+        f"{RENDERS} timed. Cell edits are HTMX posts of inputs[0][0] with a new value. "
+        "p50/p90 = time inside the server; with the client's round trip, p50 "
+        + ", ".join(f"{r['measure']} {r['net']} {r['roundtrip_p50_ms']:.1f} ms"
+                    for r in renders if "roundtrip_p50_ms" in r) + ".",
         "SessionService.get = loading and decoding the session from the store, which every "
         "page, fragment and frame pays at least once.",
         f"Play: uvicorn, one worker; fresh sessions (play frames coalesce into one undo "
