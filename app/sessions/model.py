@@ -31,6 +31,7 @@ Array = NDArray[np.float64]
 FORMAT = 4  # bump when the blob layout changes
 MAGIC = b"BPS4"  # a session blob starts with this: sections (see `dumps`)
 MAGIC_V3 = b"BPS3"  # one section; still read
+MAGIC_UNDO = b"BPU4"  # the undo section of a format-4 blob (see `_pack_undo`)
 
 
 @dataclass
@@ -62,10 +63,8 @@ class Snapshot:
     loss: float | None
     problem: Problem | None = None
     at: float = 0.0  # when it was taken (training steps close together share one entry)
-    # Content digests of its arrays by id (it holds them, so the ids stay theirs): a
-    # snapshot never changes, so each array is hashed once however often the stack is saved.
-    digests: dict[int, tuple[tuple[int, ...], bytes]] = field(
-        default_factory=dict, repr=False, compare=False)
+    # Its part of the undo section, encoded once (a snapshot never changes): see `_piece`.
+    piece: Piece | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -170,22 +169,8 @@ def _unpack_problem(prefix: str, meta: Any, z: Any) -> Problem | None:
                                                   "test_targets")))
 
 
-def _snapshot_meta(i: int, s: Snapshot, arrays: dict[str, Array],
-                   specs: dict[NetworkSpec, int]) -> dict[str, Any]:
-    p = f"undo{i}" if i >= 0 else f"redo{-i - 1}"
-    arrays[f"{p}.inputs"], arrays[f"{p}.targets"] = s.inputs, s.targets
-    return {
-        "prefix": p, "label": s.label, "spec": specs.setdefault(s.spec, len(specs)),
-        "at": s.at,
-        "transitions": _pack_params(f"{p}.params", s.parameters, arrays),
-        "state": {"t": s.state.t, "slots": _pack_state(f"{p}.state", s.state, arrays)},
-        "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
-        "history_len": s.history_len, "status": s.status, "loss": _finite_or_none(s.loss),
-        "problem": _pack_problem(f"{p}.problem", s.problem, arrays),
-    }
-
-
 def _snapshot_from(meta: dict[str, Any], z: Any, specs: list[NetworkSpec]) -> Snapshot:
+    """Return a snapshot of a format-3 blob."""
     p = meta["prefix"]
     return Snapshot(
         meta["label"], specs[meta["spec"]], z[f"{p}.inputs"], z[f"{p}.targets"],
@@ -249,22 +234,99 @@ def _pack_data(s: Session) -> bytes:
 
 
 def _pack_undo(s: Session) -> bytes:
-    arrays: dict[str, Array] = {}
-    keys: dict[str, Any] = {}  # array name -> its content digest
-    specs: dict[NetworkSpec, int] = {}  # undo snapshots mostly share one spec: store it once
-    meta: dict[str, Any] = {"undo": [], "redo": []}
-    for i, snap in [*enumerate(s.undo), *((-k - 1, r) for k, r in enumerate(s.redo))]:
-        own: dict[str, Array] = {}
-        meta["undo" if i >= 0 else "redo"].append(_snapshot_meta(i, snap, own, specs))
-        for name, arr in own.items():
-            key = snap.digests.get(id(arr))
-            if key is None:
-                key = snap.digests[id(arr)] = _digest(arr)
-            keys[name] = key
-        arrays.update(own)
-    meta["specs"] = [_spec_dict(spec) for spec in specs]
-    unique, meta["aliases"] = _deduplicate(arrays, keys)
-    return _pack_blob(meta, unique)
+    """Return the undo section: its header lists each snapshot's meta (names its arrays by
+    content digest) and a pool of the distinct arrays; the payload is the pool's bytes.
+
+    Every snapshot is encoded once (`_piece`), so pushing one onto a stack of fifty costs
+    one encoding and a join, not fifty.
+    """
+    pool: dict[str, tuple[str, list[int], bytes]] = {}  # digest -> dtype, shape, bytes
+    specs: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {"undo": [], "redo": []}
+    for kind, stack in (("undo", s.undo), ("redo", s.redo)):
+        for snap in stack:
+            piece = _piece(snap)
+            texts[kind].append(piece.meta)
+            specs.setdefault(piece.spec_key, piece.spec)
+            for key, entry in piece.arrays.items():
+                pool.setdefault(key, entry)
+    table: dict[str, list[Any]] = {}
+    offset = 0
+    for key, (dtype, shape, raw) in pool.items():
+        table[key] = [dtype, shape, offset, len(raw)]
+        offset += len(raw)
+    header = (f'{{"undo":[{",".join(texts["undo"])}],"redo":[{",".join(texts["redo"])}],'
+              f'"specs":{json.dumps(specs)},"pool":{json.dumps(table)}}}').encode()
+    return b"".join([MAGIC_UNDO, len(header).to_bytes(8, "little"), header,
+                     *(raw for _, _, raw in pool.values())])
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A snapshot as the undo section stores it."""
+
+    meta: str  # JSON: its scalars, and its arrays' names → content digests
+    arrays: dict[str, tuple[str, list[int], bytes]]  # digest -> dtype, shape, bytes
+    spec_key: str
+    spec: dict[str, Any]
+
+
+def _piece(snap: Snapshot) -> Piece:
+    """Return the snapshot's piece of the undo section (encoded on first use)."""
+    if snap.piece is not None:
+        return snap.piece
+    own: dict[str, Array] = {"inputs": snap.inputs, "targets": snap.targets}
+    meta: dict[str, Any] = {
+        "label": snap.label, "spec": _spec_key(snap.spec), "at": snap.at,
+        "transitions": _pack_params("params", snap.parameters, own),
+        "state": {"t": snap.state.t, "slots": _pack_state("state", snap.state, own)},
+        "progress": [snap.progress.step, snap.progress.epoch, snap.progress.cursor],
+        "history_len": snap.history_len, "status": snap.status,
+        "loss": _finite_or_none(snap.loss),
+        "problem": _pack_problem("problem", snap.problem, own),
+    }
+    arrays: dict[str, tuple[str, list[int], bytes]] = {}
+    names: dict[str, str] = {}
+    for name, arr in own.items():
+        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        raw = data.tobytes()
+        key = hashlib.blake2b(f"{data.dtype.str}{data.shape}".encode() + raw,
+                              digest_size=16).hexdigest()
+        names[name] = key
+        arrays.setdefault(key, (data.dtype.str, list(data.shape), raw))
+    meta["arrays"] = names
+    snap.piece = Piece(json.dumps(meta), arrays, meta["spec"], _spec_dict(snap.spec))
+    return snap.piece
+
+
+def _unpack_undo(section: bytes) -> tuple[list[Snapshot], list[Snapshot]]:
+    """Return the undo and redo stacks of an undo section (arrays: views of one copy)."""
+    if section[:4] != MAGIC_UNDO:
+        raise ValueError("not an undo section")
+    size = int.from_bytes(section[4:12], "little")
+    meta = json.loads(section[12 : 12 + size])
+    payload = bytearray(section[12 + size :])
+    pool = {key: np.frombuffer(payload, dtype=np.dtype(kind), count=math.prod(shape),
+                               offset=offset).reshape(shape)
+            for key, (kind, shape, offset, _) in meta["pool"].items()}
+    specs = {key: spec_from_dict(d) for key, d in meta["specs"].items()}
+
+    def snapshot(m: dict[str, Any]) -> Snapshot:
+        z = {name: pool[key] for name, key in m["arrays"].items()}
+        return Snapshot(
+            m["label"], specs[m["spec"]], z["inputs"], z["targets"],
+            _unpack_params("params", m["transitions"], z), _unpack_state("state", m["state"], z),
+            Progress(*m["progress"]), m["history_len"], m["status"], m["loss"],
+            _unpack_problem("problem", m.get("problem"), z), m.get("at", 0.0))
+
+    return [snapshot(m) for m in meta["undo"]], [snapshot(m) for m in meta["redo"]]
+
+
+@lru_cache(maxsize=512)
+def _spec_key(spec: NetworkSpec) -> str:
+    """Return a short key naming the spec in an undo section (a digest of its JSON)."""
+    text = json.dumps(_spec_dict(spec), sort_keys=True).encode()
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
 @lru_cache(maxsize=512)
@@ -308,16 +370,10 @@ def _unpack_blob(blob: bytes) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     return meta, arrays
 
 
-def _digest(arr: Array) -> tuple[tuple[int, ...], bytes]:
-    """Return what identifies an array's content: its shape and a hash of its bytes."""
-    return arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest()
+def _deduplicate(arrays: dict[str, Array], by_content: bool = True
+                 ) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
+    """Store equal arrays once; return the aliases.
 
-
-def _deduplicate(arrays: dict[str, Array], keys: dict[str, Any] | None = None,
-                 by_content: bool = True) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
-    """Store equal arrays once (undo snapshots share most of theirs); return the aliases.
-
-    Arrays are equal when their `keys` are (content digests, computed here unless given);
     `by_content=False` merges only the very same array objects (no hashing: the part of
     the blob written on every save).
     """
@@ -325,7 +381,8 @@ def _deduplicate(arrays: dict[str, Array], keys: dict[str, Any] | None = None,
     unique: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
     for name, arr in arrays.items():
-        key = keys[name] if keys is not None else _digest(arr) if by_content else id(arr)
+        key: Any = (arr.shape, hashlib.blake2b(np.ascontiguousarray(arr).tobytes()).digest()
+                    ) if by_content else id(arr)
         if key in seen:
             aliases[name] = seen[key]
         else:
@@ -356,14 +413,19 @@ def loads(blob: bytes) -> Session:
     meta: dict[str, Any] = {}
     data: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
-    for part in sections:
+    if len(sections) == 3:
+        undo, redo = _unpack_undo(sections[1])
+    for part in sections if len(sections) == 1 else (sections[0], sections[2]):
         part_meta, part_data = _unpack_blob(part)
         aliases.update(part_meta.pop("aliases", {}))
         meta.update(part_meta)
         data.update(part_data)
-    specs = [spec_from_dict(d) for d in meta["specs"]]
     for name, target in aliases.items():
         data[name] = data[target].copy()
+    if len(sections) == 1:  # format 3: the stacks' metas in the one header
+        specs = [spec_from_dict(d) for d in meta["specs"]]
+        undo = [_snapshot_from(m, data, specs) for m in meta["undo"]]
+        redo = [_snapshot_from(m, data, specs) for m in meta["redo"]]
     div = meta["divergence"]
     legacy_test = history.of(meta.get("test_steps", []), meta.get("test_losses", []))  # format 3
     session = Session(
@@ -381,8 +443,7 @@ def loads(blob: bytes) -> Session:
         problem=_unpack_problem("problem", meta.get("problem"), data),
         test_steps=data.get("test_steps", legacy_test[0]),
         test_losses=data.get("test_losses", legacy_test[1]),
-        undo=[_snapshot_from(m, data, specs) for m in meta["undo"]],
-        redo=[_snapshot_from(m, data, specs) for m in meta["redo"]],
+        undo=undo, redo=redo,
     )
     if len(sections) == 3:  # the data and undo sections as read: the next save reuses them
         session.packed["data"] = ((session.inputs, session.targets, session.problem),

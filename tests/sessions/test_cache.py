@@ -115,27 +115,62 @@ def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
     assert np.array_equal(again.history_losses, s.history_losses)
 
 
-def test_a_format_3_blob_still_loads() -> None:
-    service = SessionService(MemoryStore(), Settings(store="memory"))
-    sid = service.create({"example": "origin"}).id
-    service.step(sid, 4)
-    s = service.get(sid)
+def _format_3(s: model.Session) -> bytes:
+    """Return the session as format 3 wrote it: one header, one payload, the undo and redo
+    snapshots' metas in the header (their arrays prefixed undo<i>. / redo<i>.)."""
     meta: dict[str, object] = {}
     arrays: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
     aliases: dict[str, str] = {}
-    for part in model._sections(model.dumps(s)):  # one header and one payload, as format 3
+    sections = model._sections(model.dumps(s))
+    for part in (sections[0], sections[2]):
         part_meta, part_arrays = model._unpack_blob(part)
         aliases.update(part_meta.pop("aliases"))
         meta.update(part_meta)
         arrays.update(part_arrays)
-    meta["aliases"] = aliases
-    legacy = model.MAGIC_V3 + model._pack_blob(meta, arrays)[4:]
-    old = model.loads(legacy)
+    specs: list[dict[str, object]] = []
+    stacks: dict[str, list[dict[str, object]]] = {"undo": [], "redo": []}
+    for kind, stack in (("undo", s.undo), ("redo", s.redo)):
+        for i, snap in enumerate(stack):
+            p = f"{kind}{i}"
+            arrays[f"{p}.inputs"], arrays[f"{p}.targets"] = snap.inputs, snap.targets
+            for l, t in enumerate(snap.parameters):
+                arrays[f"{p}.params.{l}.w"], arrays[f"{p}.params.{l}.b"] = t.weights, t.biases
+            for name, slot in snap.state.slots.items():
+                for j, a in enumerate(slot):
+                    arrays[f"{p}.state.{name}.{j}"] = a
+            specs.append(model.spec_to_dict(snap.spec))
+            stacks[kind].append({
+                "prefix": p, "label": snap.label, "spec": len(specs) - 1, "at": snap.at,
+                "transitions": len(snap.parameters),
+                "state": {"t": snap.state.t, "slots": {k: len(v) for k, v in
+                                                       snap.state.slots.items()}},
+                "progress": [snap.progress.step, snap.progress.epoch, snap.progress.cursor],
+                "history_len": snap.history_len, "status": snap.status, "loss": snap.loss,
+                "problem": None})
+    meta.update(stacks, specs=specs, aliases=aliases)
+    meta["test_steps"], meta["test_losses"] = [], []
+    arrays.pop("test_steps"), arrays.pop("test_losses")
+    return model.MAGIC_V3 + model._pack_blob(meta, arrays)[4:]
+
+
+def test_a_format_3_blob_still_loads() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    service.step(sid, 4)
+    service.patch(sid, {"title": "edited"})
+    service.step(sid, 3)
+    service.undo(sid)
+    s = service.get(sid)
+    old = model.loads(_format_3(s))
     assert json.dumps(model.spec_to_dict(old.spec)) == json.dumps(model.spec_to_dict(s.spec))
     assert old.progress == s.progress
     assert old.version == s.version
     assert all(np.array_equal(p.weights, q.weights)
                for p, q in zip(old.parameters, s.parameters, strict=True))
+    assert [u.label for u in old.undo] == [u.label for u in s.undo]
+    assert [r.progress for r in old.redo] == [r.progress for r in s.redo]
+    assert all(np.array_equal(a.parameters[0].weights, b.parameters[0].weights)
+               for a, b in zip(old.undo, s.undo, strict=True))
 
 
 def test_thread_locks_are_forgotten_when_free() -> None:
