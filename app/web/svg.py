@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -286,11 +287,34 @@ def histogram(values: Array, bins: int = 24, width: float = 180, height: float =
     lo, hi = bounds if bounds else (float(finite.min()), float(finite.max()))
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    counts, edges = np.histogram(finite, bins=bins, range=(lo, hi))
+    edges, spans = _bins(lo, hi, bins)
+    counts = _counts(finite, edges, lo, hi, bins)
     top = max(int(counts.max()), 1)
     bar_width = width / bins
     bars = [(i * bar_width, height - height * c / top, height * c / top,
-             f"{c} values in [{edges[i]:.3g}, {edges[i + 1]:.3g})")
-            for i, c in enumerate(counts.tolist())]
+             f"{c} values in {span}")
+            for i, (c, span) in enumerate(zip(counts.tolist(), spans, strict=True))]
     return Histogram(bars, bar_width, f"{lo:.3g}", f"{hi:.3g}", width, height,
                      int(finite.size))
+
+
+@lru_cache(maxsize=256)
+def _bins(lo: float, hi: float, bins: int) -> tuple[Array, list[str]]:
+    """Return the bin edges of [lo, hi] (as `np.histogram` makes them) and each bin's text
+    (the same few ranges recur: an activation's bounds are fixed)."""
+    edges = np.linspace(lo, hi, bins + 1)  # (bins + 1,)
+    return edges, [f"[{edges[i]:.3g}, {edges[i + 1]:.3g})" for i in range(bins)]
+
+
+def _counts(values: Array, edges: Array, lo: float, hi: float, bins: int) -> NDArray[np.intp]:
+    """Return `np.histogram(values, bins, range=(lo, hi))[0]`, without its generic checks.
+
+    Its arithmetic exactly: each value's bin from (x − lo)/(hi − lo)·bins, the last edge in
+    the last bin, then one step down or up where rounding put a value across an edge.
+    """
+    x = values[(values >= lo) & (values <= hi)]
+    index = ((x - lo) / (hi - lo) * bins).astype(np.intp)
+    index[index == bins] -= 1
+    index[x < edges[index]] -= 1
+    index[(x >= edges[index + 1]) & (index != bins - 1)] += 1
+    return np.bincount(index, minlength=bins)

@@ -1,4 +1,5 @@
-"""The whole-matrix formatters give exactly what the one-number formatters give.
+"""The whole-matrix formatters give exactly what the one-number formatters give (and the
+histograms count exactly as NumPy's).
 
 A grid's numbers, colours and ink are computed for the whole matrix at once (format.nums,
 format.colours); the page must show what `num`, `colour` and `ink` say for each number,
@@ -11,7 +12,10 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app.web import svg
 from app.web.format import colour, colours, ink, num, nums
 from app.web.matrices import grid
 
@@ -63,3 +67,24 @@ def test_grid_cells_show_num_of_each_value(values, decimals):
     shown = re.findall(r'title="n\d+ = ([^"]*)">([^<]*)</td>', str(g.body))
     assert shown == [(repr(float(v)), num(float(v), decimals)) for v in m.ravel()]
     assert g.texts == [num(float(v), decimals) for v in m.ravel()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=400),
+       st.floats(-10.0, 10.0), st.floats(1e-6, 20.0), st.integers(1, 40))
+def test_histogram_counts_equal_numpys(values: list[float], lo: float, span: float,
+                                       bins: int) -> None:
+    x = np.asarray(values)
+    hi = lo + span
+    edges, spans = svg._bins(lo, hi, bins)
+    expected, expected_edges = np.histogram(x, bins=bins, range=(lo, hi))
+    assert np.array_equal(edges, expected_edges)
+    assert svg._counts(x, edges, lo, hi, bins).tolist() == expected.tolist()
+    assert len(spans) == bins
+
+
+def test_histogram_counts_values_on_every_edge_as_numpy_does() -> None:
+    edges, _ = svg._bins(-1.0, 1.0, 24)
+    x = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    expected, _ = np.histogram(x, bins=24, range=(-1.0, 1.0))
+    assert svg._counts(x, edges, -1.0, 1.0, 24).tolist() == expected.tolist()
