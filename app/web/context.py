@@ -38,7 +38,7 @@ from app.sessions.service import SessionService
 
 from . import images, layers, memo, recipes, svg
 from .format import num, nums, sub, sup
-from .view import View
+from .view import PLAY_SPEEDS, View
 
 Array = NDArray[np.float64]
 GRADCHECK_AUTO = 20_000  # parameters × rows this small get the gradient check on every render
@@ -117,7 +117,7 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         "expires": expiry_text(service.expires_at(s)),
         "links": {"edit": f"{base_url}/s/{s.id}", "view": f"{base_url}/s/{s.id}/view",
                   "copy": f"{base_url}/s/{s.id}/copy"},
-        "choices": CHOICES,
+        "choices": CHOICES, "play_speeds": PLAY_SPEEDS,
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
         "loss_formula": LOSSES[s.spec.loss].formula,
         "num": num, "sub": sub, "sup": sup,

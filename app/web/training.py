@@ -71,6 +71,19 @@ test data: ~16 ms of server CPU besides training on a 2-8-8-8-1 net, so the orig
 5's target is 320, ten times what TF's page shows). n such sessions playing on one
 worker share it (each PLAY_SLICE at least), so a classroom's frames keep coming.
 """
+MAX_PLAY_SLICE = 0.025
+"""Seconds of training per frame at the fastest Play speed (the learner's choice, beside
+Play: 1× = PLAY_SLICE, 10×, 50×). At 50× the origin trains ~45,000 iterations/s again,
+for a frame of ~30 ms of server CPU: one learner racing to step 10,000, not a classroom."""
+
+
+def play_seconds(maps: bool, players: int, speed: int) -> float:
+    """Return the training time of one frame: the slice (2-D sessions share theirs among
+    the 2-D players of this worker) times the chosen speed, at most MAX_PLAY_SLICE."""
+    base = max(PLAY_SLICE, PLAY_SLICE_MAPS / players) if maps else PLAY_SLICE
+    return min(MAX_PLAY_SLICE, base * speed)
+
+
 HEAVY_SECONDS = 1.0  # banners, stepper, walkthrough, matrices, diagnostics: at most 1/s
 HEAVY_RATE = 5.0  # heavy refreshes per second a worker gives all its players together
 FRAME_DELAY_MS = 10  # the browser's pause between frames: ≤ ~60 frames/s, what a screen shows
@@ -86,7 +99,7 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     started = time.perf_counter()
     heavy, players = PLAYERS.frame(session_id)
     maps = service.get(session_id).problem is not None  # decoded once per process: cheap
-    seconds = max(PLAY_SLICE, PLAY_SLICE_MAPS / players) if maps else PLAY_SLICE
+    seconds = play_seconds(maps, players, view.speed)
     outcome = service.play_frame(session_id, seconds, start=frame == 0)
     if outcome is None:  # paused (maybe in another tab): show everything as it stands
         return render_panels(request, service, service.get(session_id), view, EVERY)

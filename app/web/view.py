@@ -21,6 +21,7 @@ class View:
     show_test: bool = False
     discrete: bool = False
     hide: frozenset[str] = frozenset()  # panels a teacher hid (classroom mode)
+    speed: int = 1  # Play's training per frame, in multiples of the default slice
 
     def query(self) -> str:
         """Return the preferences as a query string."""
@@ -55,4 +56,14 @@ def view_from(values: dict[str, Any], readonly: bool = False) -> View:
         show_test=_flag(values, "v_test", False),
         discrete=_flag(values, "v_discrete", False),
         hide=frozenset(h for h in str(values.get("v_hide") or "").split(",") if h),
+        speed=_choice(values, "v_speed", PLAY_SPEEDS),
     )
+
+
+PLAY_SPEEDS = (1, 10, 50)  # Play's speeds (× the training of one frame); the first is the default
+
+
+def _choice(values: dict[str, Any], name: str, allowed: tuple[int, ...]) -> int:
+    """Return the value if it is one of `allowed`, else the first of them."""
+    raw = str(values.get(name) or "")
+    return int(raw) if raw.isdigit() and int(raw) in allowed else allowed[0]

@@ -75,3 +75,22 @@ def test_web_phase_stepper_walks_every_phase(origin, shot):
     expect(page.locator("#panel-stepper li.just")).to_have_count(0)
     expect(page.locator("#phase-next")).to_have_text("Compute: forward layer 1")
     shot(page, "update applied")
+
+
+def test_web_play_speed_travels_with_every_frame(origin):
+    """The speed beside Play is sent with Play and with each frame, and kept after Pause."""
+    page = origin.page
+    speeds: list[str] = []
+    page.on("request", lambda r: speeds.extend(
+        re.findall(r"v_speed=(\d+)", r.post_data or "")) if "/play" in r.url else None)
+    page.select_option("#play-speed", "50")
+    play = page.locator("#play-btn")
+    play.click()
+    expect(play).to_have_attribute("aria-pressed", "true")
+    expect(origin.counter).not_to_have_attribute("data-step", "0")
+    page.wait_for_timeout(300)
+    play.click()  # ❚❚ Pause
+    expect(play).to_have_attribute("aria-pressed", "false")
+    assert len(speeds) >= 2  # Play and at least one frame after it
+    assert set(speeds) == {"50"}
+    expect(page.locator("#play-speed")).to_have_value("50")

@@ -1,0 +1,33 @@
+"""Play's speed: how much one frame trains, and how the page's preference is read."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.web.training import MAX_PLAY_SLICE, PLAY_SLICE, PLAY_SLICE_MAPS, play_seconds
+from app.web.view import PLAY_SPEEDS, view_from
+
+
+def test_the_default_speed_trains_the_default_slice() -> None:
+    assert view_from({}).speed == PLAY_SPEEDS[0] == 1
+    assert play_seconds(maps=False, players=1, speed=1) == PLAY_SLICE
+
+
+@pytest.mark.parametrize("speed", PLAY_SPEEDS)
+def test_a_faster_speed_trains_proportionally_more_up_to_the_cap(speed: int) -> None:
+    assert play_seconds(False, 1, speed) == min(MAX_PLAY_SLICE, PLAY_SLICE * speed)
+    assert play_seconds(True, 1, speed) == min(MAX_PLAY_SLICE, PLAY_SLICE_MAPS * speed)
+
+
+def test_two_d_players_share_their_slice_but_never_below_the_default() -> None:
+    assert play_seconds(True, 4, 1) == PLAY_SLICE_MAPS / 4
+    assert play_seconds(True, 10_000, 1) == PLAY_SLICE
+
+
+@pytest.mark.parametrize("raw", ["7", "-1", "abc", "", "50.0", None])
+def test_an_unknown_speed_falls_back_to_the_default(raw: object) -> None:
+    assert view_from({"v_speed": raw}).speed == 1
+
+
+def test_every_offered_speed_is_read_back() -> None:
+    assert [view_from({"v_speed": str(n)}).speed for n in PLAY_SPEEDS] == list(PLAY_SPEEDS)
