@@ -8,6 +8,8 @@ system's dark colour scheme.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -116,3 +118,14 @@ def test_web_dark_scheme_has_a_dark_page(contexts, shot):
     assert luminance(colours["panel"]) < 0.05, colours
     assert luminance(colours["ink"]) > 0.5, colours
     shot(page, "dark")
+
+
+def test_web_one_click_anywhere_on_an_example_card_opens_it(page, base_url):
+    """A click on a card's title or picture, not only on its Open button, opens it."""
+    page.goto(base_url + "/")
+    card = page.locator("form.card", has_text="The symmetry question")
+    box = card.locator("svg.thumb").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"/s/[\w-]+$"))
+    expect(page.locator("#symmetry-banner")).to_be_visible()
