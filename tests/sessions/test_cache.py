@@ -84,16 +84,20 @@ def test_a_change_never_alters_what_readers_already_hold() -> None:
     assert service.get(sid).progress.step == 5
 
 
-def test_the_cache_is_bounded_by_blob_bytes() -> None:
-    cache = SessionCache(max_bytes=1000)
+@pytest.mark.parametrize(("limits", "size", "kept"), [
+    ({"max_bytes": 1000}, 400, 2),  # by the bytes of the blobs
+    ({"max_bytes": 10**9, "max_sessions": 3}, 10, 3),  # by count
+])
+def test_the_cache_is_bounded(limits: dict[str, int], size: int, kept: int) -> None:
+    cache = SessionCache(**limits)
     service = SessionService(MemoryStore(), Settings(store="memory"))
-    sessions = [service.create({"example": "origin"}) for _ in range(4)]
+    sessions = [service.create({"example": "origin"}) for _ in range(5)]
     for s in sessions:
-        cache.put(s, 400)
-    assert len(cache) == 2
-    assert cache.get(sessions[0].id, sessions[0].version) is None
-    assert cache.get(sessions[3].id, sessions[3].version) is sessions[3]
-    assert cache.get(sessions[3].id, sessions[3].version + 1) is None  # another version
+        cache.put(s, size)
+    assert len(cache) == kept
+    assert cache.get(sessions[0].id, sessions[0].version) is None  # the oldest went
+    assert cache.get(sessions[4].id, sessions[4].version) is sessions[4]
+    assert cache.get(sessions[4].id, sessions[4].version + 1) is None  # another version
 
 
 def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
@@ -207,13 +211,3 @@ def test_a_trace_is_computed_once_per_state_of_the_session() -> None:
     assert after is not first
     assert not np.array_equal(after.forward[0].z, first.forward[0].z)
     assert service.trace_of(s) is first  # the older state still has its own
-
-
-def test_the_cache_is_bounded_by_count_too() -> None:
-    cache = SessionCache(max_bytes=10**9, max_sessions=3)
-    service = SessionService(MemoryStore(), Settings(store="memory"))
-    sessions = [service.create({"example": "origin"}) for _ in range(5)]
-    for s in sessions:
-        cache.put(s, 10)
-    assert len(cache) == 3
-    assert cache.get(sessions[1].id, sessions[1].version) is None
