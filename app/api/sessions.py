@@ -76,6 +76,22 @@ def _public(service: SessionService, session: Any, response: Response) -> dict[s
     return serialize.session_public(service, session)
 
 
+@router.post("/{session_id}/step", response_model=StepResult)
+async def step_session(*, session_id: str, request: Request,
+                       body: StepRequest | None = None, if_match: IfMatch = None) -> JSONResponse:
+    """Train `iterations` updates (stopping at the time budget: `truncated`)."""
+    service: SessionService = request.app.state.service
+    outcome = await service.step_async(session_id, body.iterations if body else 1,
+                                       parse_if_match(if_match))
+    s = outcome.session
+    return JSONResponse({
+        "step": s.progress.step, "epoch": s.progress.epoch,
+        "iterations_run": outcome.iterations_run, "truncated": outcome.truncated,
+        "loss": serialize.number(s.loss), "status": s.status,
+        "divergence": None if s.divergence is None else s.divergence.to_dict(),
+        "version": s.version}, headers={"ETag": f'"{s.version}"'})
+
+
 @router.post("", status_code=201, response_model=SessionPublic)
 def create_session(*, body: SessionCreate, service: Service, response: Response,
                    request: Request) -> dict[str, Any]:
@@ -144,21 +160,6 @@ def undo_session(*, session_id: str, service: Service, response: Response) -> di
 def redo_session(*, session_id: str, service: Service, response: Response) -> dict[str, Any]:
     """Redo what undo took back."""
     return _public(service, service.redo(session_id), response)
-
-
-@router.post("/{session_id}/step", response_model=StepResult)
-def step_session(*, session_id: str, service: Service, body: StepRequest | None = None,
-                 if_match: IfMatch = None) -> JSONResponse:
-    """Train `iterations` updates (stopping at the time budget: `truncated`)."""
-    outcome = service.step(session_id, body.iterations if body else 1,
-                           parse_if_match(if_match))
-    s = outcome.session
-    return JSONResponse({
-        "step": s.progress.step, "epoch": s.progress.epoch,
-        "iterations_run": outcome.iterations_run, "truncated": outcome.truncated,
-        "loss": serialize.number(s.loss), "status": s.status,
-        "divergence": None if s.divergence is None else s.divergence.to_dict(),
-        "version": s.version}, headers={"ETag": f'"{s.version}"'})
 
 
 def _observations(text: str | None) -> list[int] | None:

@@ -41,6 +41,13 @@ class SessionCache:
             self._entries.move_to_end(session_id)
             return entry[0]
 
+    def peek(self, session_id: str) -> Session | None:
+        """Return the latest kept version of the session, current or not (a hint: what it
+        probably is; `get` says what it is)."""
+        with self._guard:
+            entry = self._entries.get(session_id)
+        return None if entry is None else entry[0]
+
     def put(self, session: Session, size: int) -> None:
         """Keep `session` (its blob is `size` bytes), unless a newer version is kept."""
         if size > self.max_bytes:

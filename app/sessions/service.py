@@ -16,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+import anyio
 import numpy as np
 from numpy.typing import NDArray
 
@@ -48,6 +49,7 @@ from .cache import SessionCache, working_copy
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads
 from .stores import LockTimeout, Store, StoreFull
+from .stores.base import InlineStore
 
 log = logging.getLogger(__name__)
 DERIVED_TRACES = 2  # traces remembered per session (the next batch, and row subsets)
@@ -60,6 +62,7 @@ SWEEP_EVERY = 200  # creations between sweeps of expired sessions
 UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
 COALESCE_SECONDS = 1.0  # training requests this close together share one undo entry
 GRADCHECK_PARAMETERS = 500  # parameters the diagnostics' gradient check samples
+QUICK_MICROSECONDS = 1000  # a step estimated to train this long may run on the event loop
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,15 @@ class StepOutcome:
     truncated: bool
 
 
+def quick(s: Session, iterations: int) -> bool:
+    """Return whether `iterations` on this session train in about a millisecond or less,
+    short enough to run on the event loop (measured: ~20 µs per iteration of Python, plus
+    ~0.7 ns per observation × parameter; the rest of a step costs ~0.2 ms either way)."""
+    rows = min(s.inputs.shape[0], s.spec.batch_size or s.inputs.shape[0])
+    per_iteration = 20.0 + rows * s.spec.parameter_count() / 1500
+    return s.status == "diverged" or iterations * per_iteration <= QUICK_MICROSECONDS
+
+
 def valid_id(session_id: str) -> bool:
     """Return True if the id has the shape of one this service makes."""
     return len(session_id) == ID_LENGTH and set(session_id) <= ID_CHARS
@@ -95,6 +107,8 @@ class SessionService:
         self._created = 0
         self._cache = SessionCache(settings.session_cache_mb * 1024 * 1024)
         self._training = threading.BoundedSemaphore(settings.max_training)
+        self._inline: InlineStore | None = (
+            cast("InlineStore", store) if getattr(store, "inline", False) else None)
 
     # ------------------------------------------------------------------ lifecycle
     def create(self, body: dict[str, Any]) -> Session:
@@ -247,28 +261,46 @@ class SessionService:
             raise not_found()
         try:
             with self.store.lock(session_id, self.settings.lock_timeout):
-                session = working_copy(self.get(session_id))
-                if if_match is not None and if_match != session.version:
-                    raise ServiceError(412, "stale", f"The session changed (version "
-                                       f"{session.version}, you sent {if_match}); reload it.",
-                                       "If-Match", session.version)
-                coalesce = bool(label and session.undo and session.undo[-1].label == label
-                                and (label == "play" or (label.startswith("train")
-                                     and time.time() - session.undo[-1].at < COALESCE_SECONDS)))
-                before = session.snapshot(label) if label and not coalesce else None
+                session = self._open(session_id, if_match)
+                before = self._before(session, label)
                 change(session)
-                if before is not None:
-                    self._push_undo(session, before)
-                session.version += 1
-                session.updated_at = time.time()
-                blob = dumps(session)
+                blob = self._seal(session, before)
                 self.store.save(session_id, blob, self.settings.session_ttl_seconds,
                                 session.version)
                 self._cache.put(session, len(blob))
                 return session
         except LockTimeout:
-            raise ServiceError(503, "busy", "The session is busy; try again in a moment.",
-                               None, self.settings.lock_timeout) from None
+            raise self._busy() from None
+
+    def _open(self, session_id: str, if_match: int | None) -> Session:
+        """Return a copy of the session to change (the caller holds its lock)."""
+        session = working_copy(self.get(session_id))
+        if if_match is not None and if_match != session.version:
+            raise ServiceError(412, "stale", f"The session changed (version "
+                               f"{session.version}, you sent {if_match}); reload it.",
+                               "If-Match", session.version)
+        return session
+
+    @staticmethod
+    def _before(session: Session, label: str | None) -> Snapshot | None:
+        """Return the undo snapshot a change labelled `label` takes first (None when it
+        joins the last one: play frames, and training requests within a second)."""
+        coalesce = bool(label and session.undo and session.undo[-1].label == label
+                        and (label == "play" or (label.startswith("train")
+                             and time.time() - session.undo[-1].at < COALESCE_SECONDS)))
+        return session.snapshot(label) if label and not coalesce else None
+
+    def _seal(self, session: Session, before: Snapshot | None) -> bytes:
+        """Finish a change: push its undo snapshot, bump the version; return the blob."""
+        if before is not None:
+            self._push_undo(session, before)
+        session.version += 1
+        session.updated_at = time.time()
+        return dumps(session)
+
+    def _busy(self) -> ServiceError:
+        return ServiceError(503, "busy", "The session is busy; try again in a moment.",
+                            None, self.settings.lock_timeout)
 
     def _push_undo(self, session: Session, snapshot: Snapshot) -> None:
         session.undo.append(snapshot)
@@ -514,22 +546,55 @@ class SessionService:
     def _step(self, session_id: str, iterations: int, if_match: int | None, budget: float,
               label: str) -> StepOutcome:
         result: dict[str, Any] = {"run": 0, "truncated": False}
+        session = self._mutate(
+            session_id, lambda s: self._step_change(s, iterations, result, budget), if_match,
+            label=label)
+        return StepOutcome(session, result["run"], result["truncated"])
 
-        def change(s: Session) -> None:
-            self.check_iterations(s, iterations)
-            if s.status == "diverged":
-                return  # training stays stopped until an edit, reset or re-initialise
-            long = iterations * s.inputs.shape[0] * s.spec.parameter_count() > 5e6
-            if long and not self._training.acquire(timeout=self.settings.step_time_budget):
-                raise ServiceError(503, "busy", "Too many sessions are training right now; "
-                                   "try again in a moment.", None, self.settings.max_training)
-            try:
-                self._train(s, iterations, result, budget, offload=long)
-            finally:
-                if long:
-                    self._training.release()
+    def _step_change(self, s: Session, iterations: int, result: dict[str, Any],
+                     budget: float) -> None:
+        """Train the session (under its lock): inline, or in a worker process when long."""
+        self.check_iterations(s, iterations)
+        if s.status == "diverged":
+            return  # training stays stopped until an edit, reset or re-initialise
+        long = iterations * s.inputs.shape[0] * s.spec.parameter_count() > 5e6
+        if long and not self._training.acquire(timeout=self.settings.step_time_budget):
+            raise ServiceError(503, "busy", "Too many sessions are training right now; "
+                               "try again in a moment.", None, self.settings.max_training)
+        try:
+            self._train(s, iterations, result, budget, offload=long)
+        finally:
+            if long:
+                self._training.release()
 
-        session = self._mutate(session_id, change, if_match, label=label)
+    async def step_async(self, session_id: str, iterations: int,
+                         if_match: int | None = None) -> StepOutcome:
+        """`step` for the event loop. A quick step (`quick`) on a store that allows it
+        (`Store.inline`) runs on the loop from lock to commit: no thread hop, no thread
+        switch while it waits for the fsync. Anything else runs `step` in a thread."""
+        store = self._inline
+        kept = self._cache.peek(session_id) if store is not None else None
+        if store is None or kept is None or not quick(kept, iterations):
+            return await anyio.to_thread.run_sync(self.step, session_id, iterations, if_match)
+        label = f"train ×{iterations}"
+        budget = self.settings.step_time_budget
+        result: dict[str, Any] = {"run": 0, "truncated": False}
+        try:
+            async with store.lock_async(session_id, self.settings.lock_timeout):
+                session = self._open(session_id, if_match)
+                before = self._before(session, label)
+                if quick(session, iterations):
+                    self._step_change(session, iterations, result, budget)
+                else:  # changed by another process meanwhile: it no longer fits the loop
+                    await anyio.to_thread.run_sync(self._step_change, session, iterations,
+                                                   result, budget)
+                blob = self._seal(session, before)
+                with anyio.CancelScope(shield=True):  # the lock holds until it is on disk
+                    await store.save_async(session_id, blob,
+                                           self.settings.session_ttl_seconds, session.version)
+                self._cache.put(session, len(blob))
+        except LockTimeout:
+            raise self._busy() from None
         return StepOutcome(session, result["run"], result["truncated"])
 
     def _train(self, s: Session, iterations: int, result: dict[str, Any],

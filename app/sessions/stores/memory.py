@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
 from .base import LocalLocks, StoreFull
 
 
 class MemoryStore:
     """Sessions in a dict; nothing survives the process."""
+
+    inline = True  # every call takes microseconds: changes may run on the event loop
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, float, int]] = {}  # id -> (blob, expires, version)
@@ -55,6 +57,16 @@ class MemoryStore:
     def lock(self, session_id: str, timeout: float) -> AbstractContextManager[None]:
         """Hold the session's threading lock (one process is all a memory store serves)."""
         return self._local_locks.hold(session_id, timeout)
+
+    def lock_async(self, session_id: str,
+                   timeout: float) -> AbstractAsyncContextManager[None]:
+        """`lock` for a coroutine (polled: the event loop never blocks)."""
+        return self._local_locks.hold_async(session_id, timeout)
+
+    async def save_async(self, session_id: str, blob: bytes, ttl: float,
+                         version: int = 0) -> None:
+        """`save` (nothing to wait for)."""
+        self.save(session_id, blob, ttl, version)
 
     def _sweep_locked(self) -> int:
         now = time.time()

@@ -91,6 +91,8 @@ def _ms(seconds: float) -> int:
 class RedisStore:
     """Sessions in the Redis server at `url`, shared by every process that points at it."""
 
+    inline = False  # every call is a network round trip: changes run in threads
+
     def __init__(self, url: str, prefix: str = "bp:", lease: float = LEASE) -> None:
         self.prefix = prefix
         self.lease = lease
