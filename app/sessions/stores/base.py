@@ -31,6 +31,13 @@ class StoreFull(Exception):
     """The store holds its maximum number of sessions, even after sweeping."""
 
 
+class StoreClosed(RuntimeError):
+    """The store was closed: it takes no more writes."""
+
+    def __init__(self) -> None:
+        super().__init__("the store is closed")
+
+
 class LockTimeout(Exception):
     """A session's lock could not be taken in time."""
 

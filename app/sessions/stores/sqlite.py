@@ -19,7 +19,12 @@ Checkpoints: SQLite moves the WAL back into the database file every 1,000 pages 
 default, inside whichever commit crosses the line — a stall of tens of milliseconds for
 that request, the p99 of a busy server. Here automatic checkpoints are off and a
 background thread runs a passive checkpoint every `CHECKPOINT_SECONDS` instead (it never
-blocks readers or writers; a process that ends checkpoints once more on `close`).
+blocks readers or writers; a process that ends checkpoints once more on `close`). Under
+steady writes a passive checkpoint never catches up with the end of the WAL, and SQLite
+restarts a WAL only once it has: the file grew without end (1.5 GB in a minute of
+steps), and every read and write of the index got slower. So when the WAL passes
+`WAL_LIMIT_FRAMES` the thread takes the writer locks for a moment — the copying is done,
+a few milliseconds are left — and truncates it (`wal_checkpoint(TRUNCATE)`).
 
 Locks: a session's lock is an open-file-description byte-range lock (`F_OFD_SETLK`, Linux)
 on one byte of `sessions.lock`, the byte chosen by a hash of the id among `LOCK_STRIPES`.
@@ -56,10 +61,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import LocalLocks, LockTimeout, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, StoreClosed, StoreFull, backoff
 
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_SECONDS = 0.5  # how often the background thread moves the WAL into the database
+WAL_LIMIT_FRAMES = 4096  # pages in the WAL (16 MB) past which a checkpoint truncates it
 LOCK_STRIPES = 1 << 20  # bytes of the lock file that session locks hash onto
 WRITER_BYTE = LOCK_STRIPES  # the byte a group commit holds: one writer of all processes
 _OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", None)
@@ -153,6 +159,11 @@ class FileLocks:
         finally:
             self.release_byte(byte)
 
+    @property
+    def closed(self) -> bool:
+        """Return True once `close` ran."""
+        return self._fd < 0
+
     def close(self) -> None:
         """Close the lock file (releasing every lock this object holds)."""
         if self._fd >= 0:
@@ -236,16 +247,29 @@ class SqliteStore:
         conn = self._connect()
         try:
             while not self._stop.wait(CHECKPOINT_SECONDS):
-                with suppress(sqlite3.Error):  # busy or locked: the next round catches up
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with suppress(sqlite3.Error, LockTimeout):  # busy: the next round catches up
+                    self._checkpoint(conn)
         finally:
             conn.close()
 
-    def _start_threads(self) -> bool:
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """One round: a passive checkpoint, and a truncation when the WAL is over the limit."""
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > WAL_LIMIT_FRAMES:
+            self._truncate_wal(conn)
+
+    def _truncate_wal(self, conn: sqlite3.Connection) -> None:
+        """Finish the checkpoint and empty the WAL, with every writer of every process
+        held off meanwhile (readers only finish what they read)."""
+        with self._writing, self._locks.hold_byte(WRITER_BYTE, CHECKPOINT_SECONDS, "writer",
+                                                  backoff(0.0001, 0.002)):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def _start_threads(self) -> None:
         """Start the writer, sync and checkpoint threads on the first write (under `_guard`);
-        return False once the store is closed (the caller then commits by itself)."""
+        refuse writes once the store is closed."""
         if self._stop.is_set():
-            return False
+            raise StoreClosed
         if self._writer is None:
             self._writer = threading.Thread(target=self._writes, daemon=True,
                                             name="sqlite-writer")
@@ -255,7 +279,6 @@ class SqliteStore:
             self._checkpointer = threading.Thread(target=self._checkpoints, daemon=True,
                                                   name="sqlite-checkpoints")
             self._checkpointer.start()
-        return True
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -281,14 +304,10 @@ class SqliteStore:
         """Run `run(connection)` in a committed transaction (shared with concurrent writes)."""
         change = _Change(run, wake=threading.Event())
         with self._guard:
-            queued = self._start_threads()
-            if queued:
-                self._queue.append(change)
-                self._queued.notify()
-        if queued:
-            change.wake.wait()  # type: ignore[union-attr]  # set just above
-        else:  # closed: no writer any more
-            self._commit([change], self._db)
+            self._start_threads()
+            self._queue.append(change)
+            self._queued.notify()
+        change.wake.wait()  # type: ignore[union-attr]  # set just above
         if change.error is not None:
             raise change.error
         return change.result
@@ -306,42 +325,54 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         change = _Change(run, loop=loop, future=loop.create_future())
         with self._guard:
-            running = self._start_threads()
-        if not running:  # closed: no threads any more, commit here and now
-            self._commit([change], self._db)
-        else:
-            pending = self._pending.setdefault(loop, [])  # only this loop's thread adds
-            pending.append(change)
-            if len(pending) == 1:
-                loop.call_soon(self._flush, loop, time.monotonic() + BUSY_TIMEOUT_MS / 1000)
-            await change.future  # type: ignore[misc]  # set just above
+            self._start_threads()
+        pending = self._pending.setdefault(loop, [])  # only this loop's thread adds
+        pending.append(change)
+        if len(pending) == 1:
+            loop.call_soon(self._flush, loop, time.monotonic() + BUSY_TIMEOUT_MS / 1000)
+        await change.future  # type: ignore[misc]  # set just above
         if change.error is not None:
             raise change.error
         return change.result
 
     def _flush(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Commit the changes the loop queued (on the loop): take this process's writer
-        lock and the writer byte without waiting, or try again in 0.5 ms."""
-        if not self._writing.acquire(blocking=False):
-            self._retry(loop, deadline)
-            return
+        lock and the writer byte without waiting, or try again in 0.5 ms. Whatever goes
+        wrong, every waiter hears of it: none waits for ever."""
+        batch: list[_Change] = []
         try:
-            if not self._locks.try_byte(WRITER_BYTE):
+            if self._locks.closed:
+                raise StoreClosed
+            if not self._writing.acquire(blocking=False):
                 self._retry(loop, deadline)
                 return
             try:
-                batch = self._pending.pop(loop, [])
-                self._transaction(self._loop_db, batch)
+                if not self._locks.try_byte(WRITER_BYTE):
+                    self._retry(loop, deadline)
+                    return
+                try:
+                    batch = self._pending.pop(loop, [])
+                    self._transaction(self._loop_db, batch)
+                finally:
+                    self._locks.release_byte(WRITER_BYTE)
             finally:
-                self._locks.release_byte(WRITER_BYTE)
-        finally:
-            self._writing.release()
+                self._writing.release()
+        except Exception as err:  # committed or not, it is not known to be on disk
+            batch += self._pending.pop(loop, [])
+            for change in batch:
+                change.error = change.error or err
+            self._wake(batch)
+            return
         if self.synchronous in ("FULL", "EXTRA"):
             with self._guard:
-                self._unsynced.extend(batch)
-                self._syncing.notify()
-        else:
-            self._wake(batch)
+                syncing = not self._stop.is_set()  # else the sync thread may have ended
+                if syncing:
+                    self._unsynced.extend(batch)
+                    self._syncing.notify()
+            if syncing:
+                return
+            self._sync(batch)
+        self._wake(batch)
 
     def _retry(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Try the loop's flush again soon; past the deadline, fail its changes."""
@@ -363,12 +394,16 @@ class SqliteStore:
                 if not self._unsynced:
                     return
                 batch, self._unsynced = self._unsynced, []
-            try:
-                self._fsync_wal()
-            except OSError as err:  # not known to be on disk: tell the waiters
-                for change in batch:
-                    change.error = change.error or err
+            self._sync(batch)
             self._wake(batch)
+
+    def _sync(self, batch: list[_Change]) -> None:
+        """fsync the WAL for the batch (its changes get the error if that fails)."""
+        try:
+            self._fsync_wal()
+        except OSError as err:  # not known to be on disk: tell the waiters
+            for change in batch:
+                change.error = change.error or err
 
     def _fsync_wal(self) -> None:
         """Flush the WAL file to disk (fsync acts on the file, through any descriptor)."""
@@ -525,6 +560,10 @@ class SqliteStore:
     def close(self) -> None:
         """Commit what is queued and stop the writer; stop the checkpoints (after a last
         one); close this thread's connection and the lock file."""
+        with suppress(RuntimeError):  # no running loop: nothing of a loop to commit here
+            loop = asyncio.get_running_loop()
+            if self._pending.get(loop):  # commit what this loop queued, before the locks go
+                self._flush(loop, time.monotonic() + BUSY_TIMEOUT_MS / 1000)
         with self._guard:
             self._stop.set()
             self._queued.notify_all()
