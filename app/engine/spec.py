@@ -9,8 +9,10 @@ naming the offending field in the API's dotted/indexed form (`layers[1]`,
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from .activations import ACTIVATIONS
@@ -105,11 +107,18 @@ class NetworkSpec:
 
     def parameter_count(self) -> int:
         """Return the number of weights and biases."""
-        return sum(i * o + o for i, o in self.shapes())
+        return _parameter_count(self.layers)
 
     def with_changes(self, **changes: Any) -> NetworkSpec:
         """Return a copy with fields replaced."""
         return replace(self, **changes)
+
+
+@lru_cache(maxsize=1024)
+def _parameter_count(layers: tuple[int, ...]) -> int:
+    """Return the weights and biases of a network with these layer sizes (asked for on
+    every step: remembered)."""
+    return sum(i * o + o for i, o in itertools.pairwise(layers))
 
 
 def _finite(field_name: str, value: float) -> None:

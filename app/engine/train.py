@@ -177,8 +177,12 @@ class Trainer:
     def full_loss(self) -> float:
         """Return the loss over all the data for the current parameters."""
         with np.errstate(all="ignore"):
-            a = self._forward(self.full)
-            return self.loss.fast(self.full.z[-1], a, self.y, self.full.g[-1])
+            return self._all_loss()
+
+    def _all_loss(self) -> float:
+        """`full_loss`, for callers already under `np.errstate(all="ignore")`."""
+        a = self._forward(self.full)
+        return self.loss.fast(self.full.z[-1], a, self.y, self.full.g[-1])
 
     def run(
         self,
@@ -201,9 +205,9 @@ class Trainer:
             ended = self._loop(aug_state, progress, iterations, deadline, history, good)
             if isinstance(ended, _Checkpoint):  # non-finite: find where, from `good`
                 progress, diverged_at = self._replay(ended, aug_state)
+                final = self._all_loss()
             else:
-                progress = ended
-            final = self.full_loss()
+                progress, final = ended
         if progress.step > start or not history:
             history[progress.step] = final
         points = [(s, v) for s, v in sorted(history.items())
@@ -216,8 +220,9 @@ class Trainer:
 
     def _loop(self, state: OptimizerState, progress: Progress, iterations: int,
               deadline: float | None, history: dict[int, float],
-              good: _Checkpoint) -> Progress | _Checkpoint:
-        """Run the steps; return the progress, or the checkpoint to replay from on trouble."""
+              good: _Checkpoint) -> tuple[Progress, float] | _Checkpoint:
+        """Run the steps; return the progress and the loss over all the data after them,
+        or the checkpoint to replay from on trouble (called under np.errstate)."""
         step, epoch, cursor = progress.step, progress.epoch, progress.cursor
         full = self.size >= self.n
         order = None if full else epoch_order(self.spec, self.n, epoch)
@@ -242,12 +247,13 @@ class Trainer:
             if cursor >= self.n:
                 epoch, cursor = epoch + 1, 0
                 if not full:
-                    history[step] = self.full_loss()
+                    history[step] = self._all_loss()
                     order = epoch_order(self.spec, self.n, epoch)
         here = Progress(step, epoch, cursor)
-        if not (_finite(self.aug) and math.isfinite(self.full_loss())):
+        final = self._all_loss()
+        if not (math.isfinite(final) and _finite(self.aug)):
             return good._with_limit(here)
-        return here
+        return here, final
 
     def _replay(self, good: _Checkpoint, state: OptimizerState) -> tuple[Progress, int]:
         """Replay from a finite checkpoint, checking every step; stop before non-finite.
