@@ -291,12 +291,16 @@ class SqliteStore:
     @property
     def _loop_db(self) -> sqlite3.Connection:
         """Return this thread's connection for commits on an event loop: no fsync of its
-        own (`_syncs` does it, once for many commits)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "loop_db", None)
-        if conn is None:
-            conn = self._local.loop_db = self._connect()
+        own (`_syncs` does it, once for many commits).
+
+        It is the thread's reading connection too: a connection's page cache survives its
+        own commits but not another connection's, and a read after a commit by another
+        connection cost ~20 µs instead of ~2 (`version` is read on every request)."""
+        conn = self._db
+        if not getattr(self._local, "loop_writes", False):
             if self.synchronous in ("FULL", "EXTRA"):
                 conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.loop_writes = True
         return conn
 
     # ------------------------------------------------------------------ group commit
@@ -579,8 +583,5 @@ class SqliteStore:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             conn.close()
             self._local.db = None
-        loop_db = getattr(self._local, "loop_db", None)
-        if loop_db is not None:
-            loop_db.close()
-            self._local.loop_db = None
+        self._local.loop_writes = False
         self._locks.close()
