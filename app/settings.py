@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(30.0, gt=0)  # seconds to wait for a session's lock
     # Decoded sessions each process keeps (by their blobs' size); 0 decodes every request
     session_cache_mb: int = Field(256, ge=0)
+    # Hot routes answer plain requests by hand (app/api/fastpath.py); off: FastAPI answers all
+    fast_paths: bool = True
 
     # Abuse limits (in memory, per process: each worker or replica counts on its own)
     create_rate: int = Field(60, ge=0)  # sessions one client address may create; 0: no limit

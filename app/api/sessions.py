@@ -13,6 +13,7 @@ from app.sessions.export_script import numpy_script
 from app.sessions.service import SessionService
 
 from . import serialize
+from .fastpath import FastRoute, fast_path, json_body
 from .schemas import (
     CheckOut,
     CheckRequest,
@@ -53,7 +54,9 @@ async def get_service(request: Request) -> SessionService:
 Service = Annotated[SessionService, Depends(get_service)]
 IfMatch = Annotated[str | None, Header(description="the session's version (its ETag)")]
 
-router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERRORS)
+# FastRoute: the step (matched first: declared first) has a fast path for plain requests
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERRORS,
+                   route_class=FastRoute)
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -76,13 +79,28 @@ def _public(service: SessionService, session: Any, response: Response) -> dict[s
     return serialize.session_public(service, session)
 
 
+async def _fast_step(request: Request) -> Response | None:
+    """The plain step request, answered without FastAPI's generic work (`fastpath`)."""
+    body = await json_body(request, StepRequest)
+    if body is None:
+        return None  # not plain: FastAPI reads it (and refuses what it must)
+    iterations = body.iterations if isinstance(body, StepRequest) else 1
+    return await _step(request.app.state.service, request.path_params["session_id"],
+                       iterations, request.headers.get("if-match"))
+
+
 @router.post("/{session_id}/step", response_model=StepResult)
+@fast_path(_fast_step)
 async def step_session(*, session_id: str, request: Request,
                        body: StepRequest | None = None, if_match: IfMatch = None) -> JSONResponse:
     """Train `iterations` updates (stopping at the time budget: `truncated`)."""
-    service: SessionService = request.app.state.service
-    outcome = await service.step_async(session_id, body.iterations if body else 1,
-                                       parse_if_match(if_match))
+    return await _step(request.app.state.service, session_id, body.iterations if body else 1,
+                       if_match)
+
+
+async def _step(service: SessionService, session_id: str, iterations: int,
+                if_match: str | None) -> JSONResponse:
+    outcome = await service.step_async(session_id, iterations, parse_if_match(if_match))
     s = outcome.session
     return JSONResponse({
         "step": s.progress.step, "epoch": s.progress.epoch,
