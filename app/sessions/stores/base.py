@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -91,6 +91,18 @@ class InlineStore(Store, Protocol):
         """`save`, awaited: durable when it returns."""
 
 
+async def poll(attempt: Callable[[], bool], deadline: float, name: str) -> None:
+    """Call `attempt` until it succeeds, sleeping between tries (0.2 ms, doubling to
+    10 ms) so that the event loop runs meanwhile; raise LockTimeout(name) once the next
+    try would come after `deadline` (a `time.monotonic()` time)."""
+    delays = backoff(0.0002, 0.01)
+    while not attempt():
+        delay = next(delays)
+        if time.monotonic() + delay > deadline:
+            raise LockTimeout(name)
+        await asyncio.sleep(delay)
+
+
 def backoff(first: float = 0.001, cap: float = 0.02) -> Iterator[float]:
     """Yield sleep intervals for lock polling: doubling from `first` up to `cap`."""
     delay = first
@@ -111,46 +123,46 @@ class LocalLocks:
     @contextmanager
     def hold(self, key: str, timeout: float) -> Iterator[None]:
         """Hold the key's lock in this process (raise LockTimeout)."""
-        with self._guard:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
+        lock = self._enter(key)
         try:
-            if not entry[0].acquire(timeout=timeout):
+            if not lock.acquire(timeout=timeout):
                 raise LockTimeout(key)
             try:
                 yield
             finally:
-                entry[0].release()
+                lock.release()
         finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
+            self._leave(key)
 
     @asynccontextmanager
     async def hold_async(self, key: str, timeout: float) -> AsyncIterator[None]:
         """Hold the key's lock in this process from a coroutine: try it, and while another
-        holder has it, poll (0.2 ms doubling to 10 ms) without blocking the event loop."""
-        deadline = time.monotonic() + timeout
-        with self._guard:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
+        holder has it, poll (`poll`) without blocking the event loop."""
+        lock = self._enter(key)
         try:
-            delays = backoff(0.0002, 0.01)
-            while not entry[0].acquire(blocking=False):
-                delay = next(delays)
-                if time.monotonic() + delay > deadline:
-                    raise LockTimeout(key)
-                await asyncio.sleep(delay)
+            await poll(lambda: lock.acquire(blocking=False), time.monotonic() + timeout, key)
             try:
                 yield
             finally:
-                entry[0].release()
+                lock.release()
         finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
+            self._leave(key)
+
+    def _enter(self, key: str) -> threading.Lock:
+        """Count one more holder or waiter of the key; return its lock."""
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+            lock: threading.Lock = entry[0]
+            return lock
+
+    def _leave(self, key: str) -> None:
+        """Count one holder or waiter less; forget the key's lock when none is left."""
+        with self._guard:
+            entry = self._locks[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
 
     def __len__(self) -> int:
         """Return how many keys are held or waited for."""

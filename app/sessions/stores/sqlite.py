@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import LocalLocks, LockTimeout, StoreClosed, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, StoreClosed, StoreFull, backoff, poll
 
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_SECONDS = 0.5  # how often the background thread moves the WAL into the database
@@ -126,17 +126,12 @@ class FileLocks:
 
     @asynccontextmanager
     async def hold_async(self, key: str, timeout: float) -> AsyncIterator[None]:
-        """`hold` for a coroutine: both locks are tried, then polled (0.2 ms doubling to
-        10 ms) while another holder has them; the event loop never blocks."""
+        """`hold` for a coroutine: both locks are tried, then polled (`poll`) while
+        another holder has them; the event loop never blocks."""
         stripe = self.stripe(key)
         deadline = time.monotonic() + timeout
         async with self._threads.hold_async(str(stripe), timeout):
-            delays = backoff(0.0002, 0.01)
-            while not self.try_byte(stripe):
-                delay = next(delays)
-                if time.monotonic() + delay > deadline:
-                    raise LockTimeout(key)
-                await asyncio.sleep(delay)
+            await poll(lambda: self.try_byte(stripe), deadline, key)
             try:
                 yield
             finally:
@@ -392,15 +387,19 @@ class SqliteStore:
     def _syncs(self) -> None:
         """The sync thread: fsync the WAL for every batch committed since the last fsync,
         then wake their waiters; until the store closes (then drain what is left)."""
-        while True:
-            with self._guard:
-                while not self._unsynced and not self._stop.is_set():
-                    self._syncing.wait()
-                if not self._unsynced:
-                    return
-                batch, self._unsynced = self._unsynced, []
+        while batch := self._take(self._unsynced, self._syncing):
             self._sync(batch)
             self._wake(batch)
+
+    def _take(self, queue: list[_Change], wanted: threading.Condition) -> list[_Change]:
+        """Wait until `queue` has changes or the store closes; take every change in it
+        (none: closed, and nothing left)."""
+        with self._guard:
+            while not queue and not self._stop.is_set():
+                wanted.wait()
+            batch = queue.copy()
+            queue.clear()
+        return batch
 
     def _sync(self, batch: list[_Change]) -> None:
         """fsync the WAL for the batch (its changes get the error if that fails)."""
@@ -432,13 +431,7 @@ class SqliteStore:
         (then drain what is left)."""
         db = self._connect()
         try:
-            while True:
-                with self._guard:
-                    while not self._queue and not self._stop.is_set():
-                        self._queued.wait()
-                    if not self._queue:
-                        return
-                    batch, self._queue = self._queue, []
+            while batch := self._take(self._queue, self._queued):
                 self._commit(batch, db)
                 self._wake(batch)
         finally:
