@@ -93,6 +93,12 @@ def quick(s: Session, iterations: int) -> bool:
     return s.status == "diverged" or iterations * per_iteration <= QUICK_MICROSECONDS
 
 
+def train_label(iterations: int) -> str:
+    """Return the undo label of a step request (requests within a second share one entry:
+    `_before`)."""
+    return f"train ×{iterations}"
+
+
 def valid_id(session_id: str) -> bool:
     """Return True if the id has the shape of one this service makes."""
     return len(session_id) == ID_LENGTH and set(session_id) <= ID_CHARS
@@ -504,7 +510,7 @@ class SessionService:
     def step(self, session_id: str, iterations: int, if_match: int | None = None) -> StepOutcome:
         """Train `iterations` updates, within the per-request time budget."""
         return self._step(session_id, iterations, if_match, self.settings.step_time_budget,
-                          f"train ×{iterations}")
+                          train_label(iterations))
 
     def allowed_iterations(self, s: Session) -> int:
         """Return the most iterations one request may ask for on this session."""
@@ -576,7 +582,7 @@ class SessionService:
         kept = self._cache.peek(session_id) if store is not None else None
         if store is None or kept is None or not quick(kept, iterations):
             return await anyio.to_thread.run_sync(self.step, session_id, iterations, if_match)
-        label = f"train ×{iterations}"
+        label = train_label(iterations)
         budget = self.settings.step_time_budget
         result: dict[str, Any] = {"run": 0, "truncated": False}
         try:

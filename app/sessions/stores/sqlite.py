@@ -455,7 +455,7 @@ class SqliteStore:
     def _commit(self, batch: list[_Change], db: sqlite3.Connection) -> None:
         """Run each change in its own savepoint, then commit them all at once."""
         try:
-            # Leaders of other processes queue on a byte of the lock file, polled every
+            # Writers of other processes queue on a byte of the lock file, polled every
             # 0.1–2 ms, instead of in SQLite's busy handler (sleeps of up to 100 ms).
             with self._writing, self._locks.hold_byte(WRITER_BYTE, BUSY_TIMEOUT_MS / 1000,
                                                       "writer", backoff(0.0001, 0.002)):
