@@ -1,9 +1,12 @@
 """Loss history: bounded in the store, decimated for display, extremes always kept.
 
 A history is two NumPy arrays of equal length — steps (int64) and losses (float64) — that
-are replaced, never changed in place: appending a step's points costs a copy of the
-arrays (a memcpy), where lists cost a conversion of every element each time the session
-was saved.
+are replaced, never changed in place. Appending is amortised O(points added): a history
+is a prefix view of a larger append-only buffer, and an append writes past the end of the
+view into the buffer's free room — only if nothing was written there yet, so every view
+ever handed out keeps its values (a shorter view, after an undo or of an older version,
+makes the next append copy). A save learns from `shared` that two versions of a history
+agree on their common points without comparing them.
 
 Decimation splits the curve into equal buckets and keeps each bucket's first, last,
 lowest and highest point, so the global first, last, minimum and maximum always survive
@@ -12,12 +15,16 @@ and a spike never disappears from the plot.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 STORE_POINTS = 20_000  # points kept per session; beyond, the stored history is decimated
+MIN_ROOM = 256  # points a new buffer holds at least
 
 Steps = NDArray[np.int64]
 Losses = NDArray[np.float64]
@@ -60,17 +67,64 @@ def decimate(steps: Sequence[int] | Steps, losses: Sequence[float] | Losses,
     return s[chosen].tolist(), l[chosen].tolist()
 
 
-def append(steps: Steps, losses: Losses, new_steps: Sequence[int],
-           new_losses: Sequence[float]) -> tuple[Steps, Losses]:
+def append(steps: Steps, losses: Losses, new_steps: Sequence[int] | Steps,
+           new_losses: Sequence[float] | Losses) -> tuple[Steps, Losses]:
     """Return the history with new points added, decimated to STORE_POINTS if needed."""
     if not len(new_steps):
         return steps, losses
     add_steps, add_losses = of(new_steps, new_losses)
-    s, l = np.concatenate([steps, add_steps]), np.concatenate([losses, add_losses])
-    if s.shape[0] > STORE_POINTS:
+    if steps.shape[0] + add_steps.shape[0] > STORE_POINTS:
+        s, l = np.concatenate([steps, add_steps]), np.concatenate([losses, add_losses])
         chosen = keep(l, STORE_POINTS // 2)
         return s[chosen], l[chosen]
-    return s, l
+    return _extend(steps, add_steps), _extend(losses, add_losses)
+
+
+# Buffers behind histories: id -> (a weak reference to the buffer, points written to it).
+# Points below that count are never written again.
+_written: dict[int, tuple[weakref.ref[NDArray[Any]], int]] = {}
+_guard = threading.Lock()
+
+
+def _buffer(view: NDArray[Any]) -> NDArray[Any] | None:
+    """Return the append-only buffer `view` is a prefix of, or None (call under `_guard`)."""
+    base = view.base
+    if not isinstance(base, np.ndarray) or base.dtype != view.dtype or base.ndim != 1:
+        return None
+    entry = _written.get(id(base))
+    if entry is None or entry[0]() is not base:
+        return None
+    if view.__array_interface__["data"][0] != base.__array_interface__["data"][0]:
+        return None
+    return base
+
+
+def _extend(view: NDArray[Any], add: NDArray[Any]) -> NDArray[Any]:
+    """Return `view` followed by `add`: written into the buffer's room when `view` ends
+    where the buffer's written points do and `add` fits, else into a new buffer."""
+    n, k = view.shape[0], add.shape[0]
+    with _guard:
+        base = _buffer(view)
+        if (base is not None and _written[id(base)][1] == n and base.shape[0] >= n + k
+                and view.strides == base.strides):
+            base[n : n + k] = add
+            _written[id(base)] = (_written[id(base)][0], n + k)
+            return base[: n + k]
+    fresh = np.empty(max(2 * (n + k), MIN_ROOM), dtype=view.dtype)  # (room,)
+    fresh[:n] = view
+    fresh[n : n + k] = add
+    key = id(fresh)
+    with _guard:
+        _written[key] = (weakref.ref(fresh, lambda _: _written.pop(key, None)), n + k)
+    return fresh[: n + k]
+
+
+def shared(a: NDArray[Any], b: NDArray[Any]) -> bool:
+    """Return whether `a` and `b` are prefixes of one append-only buffer: then they hold
+    the same values wherever both have points."""
+    with _guard:
+        base = _buffer(a)
+        return base is not None and _buffer(b) is base
 
 
 def record(steps: Steps, losses: Losses, step: int, value: float) -> tuple[Steps, Losses]:

@@ -1,8 +1,13 @@
 """A session: one network with its data, parameters, optimiser state and history.
 
-Sessions are stored as one binary blob: a JSON header (scalars, the spec, and a table of
-arrays) followed by every array's raw little-endian bytes — parameters survive a store
-round trip bit for bit, and decoding is a JSON parse plus zero-copy views.
+Sessions are stored as a list of binary parts (`dumps`): each a JSON header (scalars, the
+spec, a table of arrays) followed by the arrays' raw little-endian bytes, so parameters
+survive a store round trip bit for bit and decoding is a JSON parse plus zero-copy views.
+The parts split what changes at different rates — the core (parameters, optimiser state:
+every step), the data and the undo stacks (on edits), the loss history in chunks of
+`CHUNK_POINTS` (a step changes the last one) — and a save writes only the parts that
+changed (`unsaved`): a step on a session with 20,000 points of history rewrites a few
+kilobytes, not the whole history.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,10 +33,12 @@ from . import history
 from .history import Losses, Steps
 
 Array = NDArray[np.float64]
-FORMAT = 4  # bump when the blob layout changes
+FORMAT = 5  # bump when the layout of the parts changes
 _NATIVE_F8 = np.dtype("<f8")  # float64 as stored; on little-endian machines, as in memory
-MAGIC = b"BPS4"  # a session blob starts with this: sections (see `dumps`)
-MAGIC_V3 = b"BPS3"  # one section; still read
+_NATIVE_I8 = np.dtype("<i8")
+MAGIC = b"BPS4"  # a part with a header and arrays (`_pack_blob`); format 4's one framed blob
+MAGIC_V3 = b"BPS3"  # format 3: one blob of one section; still read
+CHUNK_POINTS = 512  # history points per part (16 bytes each: 8 KiB)
 MAGIC_UNDO = b"BPU4"  # the undo section of a format-4 blob (see `_pack_undo`)
 
 
@@ -111,9 +118,13 @@ class Session:
     test_losses: Losses = field(default_factory=lambda: history.empty()[1])
     undo: list[Snapshot] = field(default_factory=list)
     redo: list[Snapshot] = field(default_factory=list)
-    # Sections of the last blob, by name: (the objects packed, the bytes), for `dumps`.
-    packed: dict[str, tuple[tuple[Any, ...], bytes]] = field(
+    # Parts of the last `dumps`, by name: (the objects packed, the bytes), reused while
+    # the objects are the same; a history's chunks: ((steps, losses), [bytes, …]).
+    packed: dict[str, tuple[tuple[Any, ...], Any]] = field(
         default_factory=dict, repr=False, compare=False)
+    # What the store holds: (version, its parts) — the objects this process saved or read.
+    stored: tuple[int, tuple[bytes, ...]] | None = field(default=None, repr=False,
+                                                        compare=False)
     # What was computed from it, never stored: the service's traces, by the rows asked
     # for, each with the objects it came from (see `SessionService.trace_of`).
     derived: dict[Any, tuple[tuple[Any, ...], Any]] = field(
@@ -182,17 +193,21 @@ def _snapshot_from(meta: dict[str, Any], z: Any, specs: list[NetworkSpec]) -> Sn
     )
 
 
-def dumps(s: Session) -> bytes:
-    """Serialise a session exactly (float64 bytes) into one blob.
+def dumps(s: Session) -> list[bytes]:
+    """Serialise a session exactly (float64 bytes) into its parts: the core, the data
+    (inputs, targets, the generated problem), the undo and redo stacks, then the loss
+    history's chunks and the test-loss history's (`_series`).
 
-    The blob is three sections, each a `_pack_blob`: the data (inputs, targets, the
-    generated problem), the undo and redo stacks, and the rest. The first two rarely
-    change between saves — a training step changes neither — so each is packed once and
-    its bytes are kept on the session, reused while the objects they were packed from
-    are the same (`is`, not equality: arrays are never changed in place).
+    Only the core is packed on every call. The data and the stacks rarely change between
+    saves — a training step changes neither — so each is packed once and its bytes kept
+    on the session, reused while the objects they were packed from are the same (`is`,
+    not equality: arrays are never changed in place); a history's full chunks are reused
+    while the history only grows.
     """
     data = _section(s, "data", (s.inputs, s.targets, s.problem), _pack_data)
     undo = _section(s, "undo", (*s.undo, None, *s.redo), _pack_undo)
+    losses = _series(s, "history", s.history_steps, s.history_losses)
+    tests = _series(s, "test", s.test_steps, s.test_losses)
     arrays: dict[str, Array] = {}
     meta: dict[str, Any] = {
         "format": FORMAT, "id": s.id, "version": s.version,
@@ -204,24 +219,81 @@ def dumps(s: Session) -> bytes:
         "edits": s.edits, "phase": s.phase, "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
-        "playing": s.playing,
+        "playing": s.playing, "series": [len(losses), len(tests)],
     }
     unique, meta["aliases"] = _deduplicate(arrays, by_content=False)
-    unique["history_steps"], unique["history_losses"] = s.history_steps, s.history_losses
-    unique["test_steps"], unique["test_losses"] = s.test_steps, s.test_losses
     core = _pack_blob(meta, unique, s.spec)
-    sections = [data, undo, core]
-    lengths = b"".join(len(part).to_bytes(8, "little") for part in sections)
-    return b"".join([MAGIC, len(sections).to_bytes(8, "little"), lengths, *sections])
+    return [core, data, undo, *losses, *tests]
+
+
+def unsaved(s: Session, parts: Sequence[bytes], base: int) -> list[bytes | None]:
+    """Return what a save over the store's version `base` of the session writes: each part,
+    or None where the store already holds that very part (`Session.stored`)."""
+    if s.stored is None or s.stored[0] != base:
+        return list(parts)
+    held = s.stored[1]
+    return [None if i < len(held) and part is held[i] else part
+            for i, part in enumerate(parts)]
+
+
+def _series(s: Session, name: str, steps: Steps, losses: Losses) -> list[bytes]:
+    """Return a history as chunks of `CHUNK_POINTS` points, each its steps' int64 bytes
+    then its losses' float64 bytes: the chunks packed last time for the points that have
+    not changed since (compared bit for bit), new ones for the rest."""
+    reused: list[bytes] = []
+    cached = s.packed.get(name)
+    if cached is not None:
+        (old_steps, old_losses), chunks = cached
+        if old_steps is steps and old_losses is losses:
+            return list(chunks)
+        full = min(old_steps.shape[0], steps.shape[0]) // CHUNK_POINTS
+        end = full * CHUNK_POINTS
+        if full and _agree(old_steps, steps, end) and _agree(old_losses, losses, end):
+            reused = chunks[:full]
+    fresh = [_chunk(steps[a : a + CHUNK_POINTS], losses[a : a + CHUNK_POINTS])
+             for a in range(len(reused) * CHUNK_POINTS, steps.shape[0], CHUNK_POINTS)]
+    chunks = reused + fresh
+    s.packed[name] = ((steps, losses), chunks)
+    return chunks
+
+
+def _agree(a: NDArray[Any], b: NDArray[Any], end: int) -> bool:
+    """Return whether two histories' arrays hold the same bits in their first `end` points
+    (NaN equals itself): known without looking when both views share one buffer."""
+    if history.shared(a, b):
+        return True
+    a, b = a[:end], b[:end]
+    return a.dtype == b.dtype and np.array_equal(
+        np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
+
+
+def _chunk(steps: Steps, losses: Losses) -> bytes:
+    """Return one chunk of a history: the steps' int64 bytes, then the losses' float64."""
+    return (np.ascontiguousarray(steps, dtype=_NATIVE_I8).tobytes()
+            + np.ascontiguousarray(losses, dtype=_NATIVE_F8).tobytes())
+
+
+def _unpack_series(chunks: Sequence[bytes]) -> tuple[Steps, Losses]:
+    """Return the history that `_series` split into `chunks`."""
+    if not chunks:
+        return history.empty()
+    steps, losses = [], []
+    for chunk in chunks:
+        n = len(chunk) // 16
+        steps.append(np.frombuffer(chunk, dtype=_NATIVE_I8, count=n))
+        losses.append(np.frombuffer(chunk, dtype=_NATIVE_F8, count=n, offset=8 * n))
+    return (np.concatenate(steps).astype(np.int64, copy=False),
+            np.concatenate(losses).astype(np.float64, copy=False))
 
 
 def _section(s: Session, name: str, sources: tuple[Any, ...],
              pack: Callable[[Session], bytes]) -> bytes:
-    """Return the section's bytes: the ones packed last time if made from the same objects."""
+    """Return the part's bytes: the ones packed last time if made from the same objects."""
     cached = s.packed.get(name)
     if cached is not None and len(cached[0]) == len(sources) and all(
             a is b for a, b in zip(cached[0], sources, strict=True)):
-        return cached[1]
+        kept: bytes = cached[1]
+        return kept
     packed = pack(s)
     s.packed[name] = (sources, packed)
     return packed
@@ -419,7 +491,8 @@ def _deduplicate(arrays: dict[str, Array], by_content: bool = True
 
 
 def _sections(blob: bytes) -> list[bytes]:
-    """Return the sections of a blob (a format-3 blob is one section)."""
+    """Return the sections of a format-4 blob — data, undo, core (a format-3 blob is one
+    section)."""
     if blob[:4] == MAGIC_V3:
         return [blob]
     if blob[:4] != MAGIC:
@@ -434,9 +507,12 @@ def _sections(blob: bytes) -> list[bytes]:
     return parts
 
 
-def loads(blob: bytes) -> Session:
-    """Rebuild a session from `dumps` output (or from a format-3 blob)."""
-    sections = _sections(blob)
+def loads(parts: Sequence[bytes]) -> Session:
+    """Rebuild a session from `dumps` output (or from the one blob of formats 3 and 4)."""
+    if len(parts) == 1:  # formats 3 and 4: the history is among the core's arrays
+        sections, series = _sections(parts[0]), list[bytes]()
+    else:
+        sections, series = [parts[1], parts[2], parts[0]], list(parts[3:])
     meta: dict[str, Any] = {}
     data: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
@@ -454,6 +530,10 @@ def loads(blob: bytes) -> Session:
         undo = [_snapshot_from(m, data, specs) for m in meta["undo"]]
         redo = [_snapshot_from(m, data, specs) for m in meta["redo"]]
     div = meta["divergence"]
+    if "series" in meta:  # format 5
+        count = meta["series"][0]
+        data["history_steps"], data["history_losses"] = _unpack_series(series[:count])
+        data["test_steps"], data["test_losses"] = _unpack_series(series[count:])
     legacy_test = history.of(meta.get("test_steps", []), meta.get("test_losses", []))  # format 3
     session = Session(
         id=meta["id"], spec=spec_from_dict(meta["spec"]),
@@ -472,8 +552,13 @@ def loads(blob: bytes) -> Session:
         test_losses=data.get("test_losses", legacy_test[1]),
         undo=undo, redo=redo,
     )
-    if len(sections) == 3:  # the data and undo sections as read: the next save reuses them
+    if len(sections) == 3:  # the data and undo parts as read: the next save reuses them
         session.packed["data"] = ((session.inputs, session.targets, session.problem),
                                   sections[0])
         session.packed["undo"] = ((*session.undo, None, *session.redo), sections[1])
+    if "series" in meta:
+        count = meta["series"][0]
+        session.packed["history"] = ((session.history_steps, session.history_losses),
+                                     series[:count])
+        session.packed["test"] = ((session.test_steps, session.test_losses), series[count:])
     return session

@@ -14,7 +14,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -47,7 +47,7 @@ from app.settings import Settings
 from . import building, checking, csvdata, documents, history, training
 from .cache import SessionCache, working_copy
 from .errors import ServiceError, not_found, over_limit
-from .model import Divergence, Problem, Session, Snapshot, dumps, loads
+from .model import Divergence, Problem, Session, Snapshot, dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull
 from .stores.base import InlineStore
 
@@ -224,10 +224,10 @@ class SessionService:
         if self._created % SWEEP_EVERY == 0:
             self.store.sweep()
         try:
-            blob = dumps(session)
-            self.store.create(session.id, blob, self.settings.session_ttl_seconds,
+            parts = dumps(session)
+            self.store.create(session.id, parts, self.settings.session_ttl_seconds,
                               self.settings.max_sessions, session.version)
-            self._cache.put(session, len(blob))
+            self._kept(session, parts)
         except StoreFull:
             raise ServiceError(503, "store_full", "The playground holds as many sessions as "
                                "it can right now; please try again later.", None,
@@ -242,12 +242,18 @@ class SessionService:
             kept = self._cache.get(session_id, version)
             if kept is not None:
                 return kept
-        blob = self.store.load(session_id)
-        if blob is None:
+        parts = self.store.load(session_id)
+        if parts is None:
             raise not_found()
-        session = loads(blob)
-        self._cache.put(session, len(blob))
+        session = loads(parts)
+        self._kept(session, parts)
         return session
+
+    def _kept(self, session: Session, parts: Sequence[bytes]) -> None:
+        """Remember that the store holds `parts` as this version of the session, and keep
+        the session in the process's cache."""
+        session.stored = (session.version, tuple(parts))
+        self._cache.put(session, sum(map(len, parts)))
 
     def delete(self, session_id: str) -> None:
         """Delete the session (404 if unknown)."""
@@ -270,10 +276,10 @@ class SessionService:
                 session = self._open(session_id, if_match)
                 before = self._before(session, label)
                 change(session)
-                blob = self._seal(session, before)
-                self.store.save(session_id, blob, self.settings.session_ttl_seconds,
+                parts, writes = self._seal(session, before)
+                self.store.save(session_id, writes, self.settings.session_ttl_seconds,
                                 session.version)
-                self._cache.put(session, len(blob))
+                self._kept(session, parts)
                 return session
         except LockTimeout:
             raise self._busy() from None
@@ -296,13 +302,17 @@ class SessionService:
                              and time.time() - session.undo[-1].at < COALESCE_SECONDS)))
         return session.snapshot(label) if label and not coalesce else None
 
-    def _seal(self, session: Session, before: Snapshot | None) -> bytes:
-        """Finish a change: push its undo snapshot, bump the version; return the blob."""
+    def _seal(self, session: Session, before: Snapshot | None
+              ) -> tuple[list[bytes], list[bytes | None]]:
+        """Finish a change: push its undo snapshot, bump the version; return the session's
+        parts and what saving them writes over the stored version (`unsaved`)."""
         if before is not None:
             self._push_undo(session, before)
+        base = session.version
         session.version += 1
         session.updated_at = time.time()
-        return dumps(session)
+        parts = dumps(session)
+        return parts, unsaved(session, parts, base)
 
     def _busy(self) -> ServiceError:
         return ServiceError(503, "busy", "The session is busy; try again in a moment.",
@@ -594,11 +604,11 @@ class SessionService:
                 else:  # changed by another process meanwhile: it no longer fits the loop
                     await anyio.to_thread.run_sync(self._step_change, session, iterations,
                                                    result, budget)
-                blob = self._seal(session, before)
+                parts, writes = self._seal(session, before)
                 with anyio.CancelScope(shield=True):  # the lock holds until it is on disk
-                    await store.save_async(session_id, blob,
+                    await store.save_async(session_id, writes,
                                            self.settings.session_ttl_seconds, session.version)
-                self._cache.put(session, len(blob))
+                self._kept(session, parts)
         except LockTimeout:
             raise self._busy() from None
         return StepOutcome(session, result["run"], result["truncated"])

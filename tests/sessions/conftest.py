@@ -1,16 +1,22 @@
-"""Fixtures of the session tests: a real redis-server on 127.0.0.1, without persistence."""
+"""Fixtures of the session tests: a real redis-server on 127.0.0.1, without persistence,
+and `store`: each kind of store in turn."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from app.sessions.stores import Store
+from app.sessions.stores.memory import MemoryStore
+from app.sessions.stores.redis import RedisStore
+from app.sessions.stores.sqlite import SqliteStore
 from tests.conftest import free_port
 
 REDIS_START_TIMEOUT = 10.0  # seconds to wait for the first PONG
@@ -62,3 +68,20 @@ def _wait_for_pong(url: str, proc: subprocess.Popen[bytes], workdir: Path) -> No
         pytest.fail(f"redis-server did not answer PING at {url} in time", pytrace=False)
     finally:
         client.close()
+
+
+MAKERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "memory": lambda request, tmp_path: MemoryStore(),
+    "sqlite": lambda request, tmp_path: SqliteStore(tmp_path / "s.sqlite3", "NORMAL"),
+    # a fresh key prefix per test: tests share one server and never see each other's keys
+    "redis": lambda request, tmp_path: RedisStore(request.getfixturevalue("redis_url"),
+                                                  prefix=f"t{secrets.token_hex(6)}:"),
+}
+
+
+@pytest.fixture(params=list(MAKERS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Yield each kind of store in turn (redis: the session's server, a fresh prefix)."""
+    s = MAKERS[request.param](request, tmp_path)
+    yield s
+    s.close()

@@ -28,7 +28,7 @@ SID = "k" * 22
 @pytest.fixture(params=list(INLINE_MAKERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InlineStore]:
     s = INLINE_MAKERS[request.param](tmp_path)
-    s.create(SID, b"0", ttl=60, cap=100)
+    s.create(SID, [b"0"], ttl=60, cap=100)
     yield s
     s.close()
 
@@ -43,15 +43,15 @@ def _ids(n: int) -> list[str]:
 
 
 def _sqlite_with(path: Path, ids: list[str], synchronous: str = "FULL") -> SqliteStore:
-    """Return a SQLite store on `path` holding the sessions `ids` (blob b"0", version 0)."""
+    """Return a SQLite store on `path` holding the sessions `ids` (one part, b"0"; version 0)."""
     s = SqliteStore(path, synchronous)
     for i in ids:
-        s.create(i, b"0", ttl=60, cap=100)
+        s.create(i, [b"0"], ttl=60, cap=100)
     return s
 
 
-def _read_back(path: Path, ids: list[str]) -> list[tuple[bytes | None, int | None]]:
-    """Return each session's (blob, version) as a fresh store on the same file reads them."""
+def _read_back(path: Path, ids: list[str]) -> list[tuple[list[bytes] | None, int | None]]:
+    """Return each session's (parts, version) as a fresh store on the same file reads them."""
     again = SqliteStore(path, "FULL")
     try:
         return [(again.load(i), again.version(i)) for i in ids]
@@ -86,12 +86,12 @@ def test_sqlite_gathered_saves_all_land_with_their_exact_blobs_and_versions(
     s = _sqlite_with(sqlite_path, ids)
 
     async def main() -> None:
-        await asyncio.gather(*(s.save_async(i, _blob(k), 60, version=10 + k)
+        await asyncio.gather(*(s.save_async(i, [_blob(k)], 60, version=10 + k)
                                for k, i in enumerate(ids)))
 
     asyncio.run(main())
     s.close()
-    assert _read_back(sqlite_path, ids) == [(_blob(k), 10 + k) for k in range(8)]
+    assert _read_back(sqlite_path, ids) == [([_blob(k)], 10 + k) for k in range(8)]
 
 
 def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
@@ -108,7 +108,7 @@ def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
     monkeypatch.setattr(s, "_transaction", counting)
 
     async def main() -> None:
-        await asyncio.gather(*(s.save_async(i, b"1", 60, version=1) for i in ids))
+        await asyncio.gather(*(s.save_async(i, [b"1"], 60, version=1) for i in ids))
 
     asyncio.run(main())
     s.close()
@@ -131,7 +131,7 @@ def test_sqlite_gathered_saves_return_only_after_an_fsync_of_their_commit(
     monkeypatch.setattr(s, "_fsync_wal", recording)
 
     async def save(k: int, session_id: str) -> int:
-        await s.save_async(session_id, b"1", 60, version=10 + k)
+        await s.save_async(session_id, [b"1"], 60, version=10 + k)
         return len(seen)  # fsyncs done when this coroutine resumed
 
     async def main() -> list[int]:
@@ -153,15 +153,16 @@ def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: 
 
     async def main() -> list[Any]:
         return list(await asyncio.gather(
-            s.save_async(ids[0], b"a", 60, version=1), s.save_async(ids[1], b"b", 60, version=2),
-            s._write_async(failing), s.save_async(ids[3], b"d", 60, version=4),
+            s.save_async(ids[0], [b"a"], 60, version=1),
+            s.save_async(ids[1], [b"b"], 60, version=2),
+            s._write_async(failing), s.save_async(ids[3], [b"d"], 60, version=4),
             return_exceptions=True))
 
     outcomes = asyncio.run(main())
     s.close()
     assert [type(o).__name__ for o in outcomes] == ["NoneType", "NoneType", "RuntimeError",
                                                     "NoneType"]
-    assert _read_back(sqlite_path, ids) == [(b"a", 1), (b"b", 2), (b"0", 0), (b"d", 4)]
+    assert _read_back(sqlite_path, ids) == [([b"a"], 1), ([b"b"], 2), ([b"0"], 0), ([b"d"], 4)]
 
 
 def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
@@ -178,7 +179,7 @@ def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
     monkeypatch.setattr(s, "_fsync_wal", slow)
 
     async def main() -> bool:
-        saving = asyncio.ensure_future(s.save_async(SID, b"kept", 60, version=3))
+        saving = asyncio.ensure_future(s.save_async(SID, [b"kept"], 60, version=3))
         assert await asyncio.to_thread(syncing.wait, 10)
         waited = not saving.done()
         closer = threading.Thread(target=s.close)
@@ -188,7 +189,7 @@ def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
         return waited
 
     assert asyncio.run(main()) is True
-    assert _read_back(sqlite_path, [SID]) == [(b"kept", 3)]
+    assert _read_back(sqlite_path, [SID]) == [([b"kept"], 3)]
 
 
 def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_lands(
@@ -207,39 +208,39 @@ def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_land
 
     async def main() -> tuple[BaseException | None, None]:
         first = await asyncio.wait_for(
-            asyncio.gather(s.save_async(SID, b"lost", 60, version=1), return_exceptions=True),
+            asyncio.gather(s.save_async(SID, [b"lost"], 60, version=1), return_exceptions=True),
             10)
-        second = await asyncio.wait_for(s.save_async(SID, b"kept", 60, version=2), 10)
+        second = await asyncio.wait_for(s.save_async(SID, [b"kept"], 60, version=2), 10)
         return first[0], second
 
     failed, _ = asyncio.run(main())
     s.close()
     assert isinstance(failed, OSError)
     assert failed.errno == errno.ENOLCK
-    assert _read_back(sqlite_path, [SID]) == [(b"kept", 2)]
+    assert _read_back(sqlite_path, [SID]) == [([b"kept"], 2)]
 
 
 def test_sqlite_close_on_the_loop_commits_what_the_loop_queued(sqlite_path: Path) -> None:
     s = _sqlite_with(sqlite_path, [SID])
 
     async def main() -> None:
-        saving = asyncio.ensure_future(s.save_async(SID, b"queued", 60, version=5))
+        saving = asyncio.ensure_future(s.save_async(SID, [b"queued"], 60, version=5))
         await asyncio.sleep(0)  # queued, its commit not yet run
         s.close()
         await asyncio.wait_for(saving, 10)
 
     asyncio.run(main())
-    assert _read_back(sqlite_path, [SID]) == [(b"queued", 5)]
+    assert _read_back(sqlite_path, [SID]) == [([b"queued"], 5)]
 
 
 def test_sqlite_writes_after_close_are_refused_clearly(sqlite_path: Path) -> None:
     s = _sqlite_with(sqlite_path, [SID])
     s.close()
     with pytest.raises(StoreClosed):
-        s.save(SID, b"late", 60, version=1)
+        s.save(SID, [b"late"], 60, version=1)
     with pytest.raises(StoreClosed):
-        asyncio.run(asyncio.wait_for(s.save_async(SID, b"late", 60, version=1), 10))
-    assert _read_back(sqlite_path, [SID]) == [(b"0", 0)]
+        asyncio.run(asyncio.wait_for(s.save_async(SID, [b"late"], 60, version=1), 10))
+    assert _read_back(sqlite_path, [SID]) == [([b"0"], 0)]
 
 
 def test_sqlite_a_checkpoint_round_truncates_a_wal_over_the_limit(
@@ -254,7 +255,7 @@ def test_sqlite_a_checkpoint_round_truncates_a_wal_over_the_limit(
 
     async def main() -> None:
         for k in range(20):
-            await asyncio.gather(*(s.save_async(i, bytes(20_000), 60, version=k) for i in ids))
+            await asyncio.gather(*(s.save_async(i, [bytes(20_000)], 60, version=k) for i in ids))
 
     asyncio.run(main())
     before = wal.stat().st_size
@@ -267,17 +268,17 @@ def test_sqlite_a_checkpoint_round_truncates_a_wal_over_the_limit(
     s.close()
     assert before > 64 * 4096
     assert after == 0
-    assert _read_back(sqlite_path, ids) == [(bytes(20_000), 19)] * len(ids)
+    assert _read_back(sqlite_path, ids) == [([bytes(20_000)], 19)] * len(ids)
 
 
 # ---------------------------------------------------------------------- locks and saves
 def test_save_async_replaces_the_blob_and_its_version(store: InlineStore) -> None:
     async def main() -> None:
         async with store.lock_async(SID, timeout=5):
-            await store.save_async(SID, b"two", 60, version=7)
+            await store.save_async(SID, [b"two"], 60, version=7)
 
     asyncio.run(main())
-    assert (store.load(SID), store.version(SID)) == (b"two", 7)
+    assert (store.load(SID), store.version(SID)) == ([b"two"], 7)
 
 
 def test_lock_async_times_out_while_a_thread_holds_the_lock(store: InlineStore) -> None:

@@ -119,13 +119,39 @@ def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
     assert np.array_equal(again.history_losses, s.history_losses)
 
 
+def _format_4(s: model.Session) -> bytes:
+    """Return the session as format 4 wrote it: one blob of three framed sections (data,
+    undo, core), the histories among the core's arrays."""
+    core, data, undo, *_ = model.dumps(s)
+    meta, arrays = model._unpack_blob(core)
+    del meta["series"]
+    meta["format"] = 4
+    arrays.update(history_steps=s.history_steps, history_losses=s.history_losses,
+                  test_steps=s.test_steps, test_losses=s.test_losses)
+    sections = [data, undo, model._pack_blob(meta, arrays)]
+    lengths = b"".join(len(part).to_bytes(8, "little") for part in sections)
+    return b"".join([model.MAGIC, len(sections).to_bytes(8, "little"), lengths, *sections])
+
+
+def test_a_format_4_blob_still_loads_and_saves_as_parts() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    service.step(sid, 700)
+    service.patch(sid, {"title": "edited"})
+    s = service.get(sid)
+    old = model.loads([_format_4(s)])
+    assert model.dumps(old) == model.dumps(s)
+    assert old.history_steps.tolist() == s.history_steps.tolist()
+    assert old.history_losses.tobytes() == s.history_losses.tobytes()
+
+
 def _format_3(s: model.Session) -> bytes:
     """Return the session as format 3 wrote it: one header, one payload, the undo and redo
     snapshots' metas in the header (their arrays prefixed undo<i>. / redo<i>.)."""
     meta: dict[str, object] = {}
     arrays: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
     aliases: dict[str, str] = {}
-    sections = model._sections(model.dumps(s))
+    sections = model._sections(_format_4(s))
     for part in (sections[0], sections[2]):
         part_meta, part_arrays = model._unpack_blob(part)
         aliases.update(part_meta.pop("aliases"))
@@ -165,7 +191,7 @@ def test_a_format_3_blob_still_loads() -> None:
     service.step(sid, 3)
     service.undo(sid)
     s = service.get(sid)
-    old = model.loads(_format_3(s))
+    old = model.loads([_format_3(s)])
     assert json.dumps(model.spec_to_dict(old.spec)) == json.dumps(model.spec_to_dict(s.spec))
     assert old.progress == s.progress
     assert old.version == s.version

@@ -56,3 +56,40 @@ def test_recording_twice_at_one_step_replaces_the_point() -> None:
     assert steps.tolist() == [5, 6]
     assert losses.tolist() == [0.25, 0.125]
     assert before.tolist() == [0.5]  # arrays are replaced, never changed in place
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1_000), st.integers(0, 40), st.booleans()),
+                min_size=1, max_size=60))
+def test_appends_never_change_a_history_handed_out_before(
+        moves: list[tuple[int, int, bool]]) -> None:
+    """Each move appends to any history handed out so far (or to a shorter view of it, as
+    undo makes); afterwards every history still holds exactly what it held."""
+    handed: list[tuple[np.ndarray, np.ndarray, list[int], list[float]]] = []
+    start = history.empty()
+    handed.append((*start, [], []))
+    for pick, count, shorten in moves:
+        steps, losses, want_steps, want_losses = handed[pick % len(handed)]
+        if shorten and want_steps:
+            cut = pick % len(want_steps)
+            steps, losses = steps[:cut], losses[:cut]
+            want_steps, want_losses = want_steps[:cut], want_losses[:cut]
+        new_steps = [len(handed) * 100 + i for i in range(count)]
+        new_losses = [float(s) / 7 for s in new_steps]
+        steps, losses = history.append(steps, losses, new_steps, new_losses)
+        handed.append((steps, losses, want_steps + new_steps, want_losses + new_losses))
+        for s, l, ws, wl in handed:
+            assert s.tolist() == ws
+            assert l.tolist() == wl
+
+
+def test_histories_grown_from_one_another_share_their_points() -> None:
+    steps, losses = history.append(*history.empty(), [1, 2, 3], [0.5, 0.25, 0.125])
+    longer = history.append(steps, losses, [4], [0.0625])
+    assert history.shared(steps, longer[0])
+    assert history.shared(losses, longer[1])
+    branch = history.append(steps, losses, [9], [9.0])  # from the older one: a copy
+    assert not history.shared(longer[0], branch[0])
+    assert longer[0].tolist() == [1, 2, 3, 4]
+    assert branch[0].tolist() == [1, 2, 3, 9]
+    assert not history.shared(steps, np.array([1, 2, 3]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class ThreadOnlyStore(MemoryStore):
     def lock_async(self, session_id: str, timeout: float) -> Any:
         raise AssertionError("a store that is not inline was locked from the loop")
 
-    async def save_async(self, session_id: str, blob: bytes, ttl: float,
+    async def save_async(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
                          version: int = 0) -> None:
         raise AssertionError("a store that is not inline was saved from the loop")
 

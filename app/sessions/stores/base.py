@@ -1,11 +1,13 @@
-"""The store interface: blobs by session id, per-session locks, expiry and a session cap.
+"""The store interface: sessions by id, per-session locks, expiry and a session cap.
 
-A store knows nothing of networks: it keeps opaque blobs (see `model.dumps`), each with the
-version number its writer gives it, which `version` returns without the blob (a process
-that keeps decoded sessions checks its copy is current with it). Every change
-to a session happens inside `lock(id)`, which must exclude every other holder of the same
-id in this process *and* in any other process sharing the store; a lock whose holder died
-is released when its lease runs out. `save` is durable when it returns.
+A store knows nothing of networks: it keeps each session as a list of opaque parts (byte
+strings, see `model.dumps`) with the version number its writer gives it, which `version`
+returns without the parts (a process that keeps decoded sessions checks its copy is
+current with it). A save may leave parts as they are (None in its place): a training
+step rewrites the few parts it changed, not the whole session. Every change to a session
+happens inside `lock(id)`, which must exclude every other holder of the same id in this
+process *and* in any other process sharing the store; a lock whose holder died is
+released when its lease runs out. `save` is durable when it returns.
 
 A store whose reads and locks cost microseconds (`inline = True`: memory, SQLite) also
 offers `lock_async` and `save_async`, so a short change can run on the event loop with no
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -38,6 +40,13 @@ class StoreClosed(RuntimeError):
         super().__init__("the store is closed")
 
 
+class MissingPart(LookupError):
+    """A save kept a part that the store does not hold (the caller's copy is stale)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"part {index} is not stored")
+
+
 class LockTimeout(Exception):
     """A session's lock could not be taken in time."""
 
@@ -47,18 +56,23 @@ class Store(Protocol):
 
     inline: bool  # reads and locks cheap enough for the event loop (then an InlineStore)
 
-    def load(self, session_id: str) -> bytes | None:
-        """Return the session's blob, or None if unknown or expired."""
+    def load(self, session_id: str) -> list[bytes] | None:
+        """Return the session's parts, or None if unknown or expired."""
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+    def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Store a new session; raise StoreFull when `cap` sessions already live."""
 
     def version(self, session_id: str) -> int | None:
-        """Return the version saved with the blob (cheap: not the blob), or None."""
+        """Return the version saved with the parts (cheap: not the parts), or None."""
 
-    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
-        """Replace the blob and its version (the caller holds the lock); renew its lifetime."""
+    def save(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
+             version: int = 0) -> None:
+        """Replace the parts and the version (the caller holds the lock); renew the lifetime.
+
+        Part i becomes `parts[i]`, or stays as stored where that is None (the caller read
+        the stored version under the lock, so it knows what is stored); parts past the
+        end are dropped. A None where nothing is stored raises MissingPart."""
 
     def delete(self, session_id: str) -> bool:
         """Remove the session; return whether it existed."""
@@ -86,9 +100,22 @@ class InlineStore(Store, Protocol):
                    timeout: float) -> AbstractAsyncContextManager[None]:
         """Hold the session's lock for the block, waiting without blocking the loop."""
 
-    async def save_async(self, session_id: str, blob: bytes, ttl: float,
+    async def save_async(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
                          version: int = 0) -> None:
         """`save`, awaited: durable when it returns."""
+
+
+def merged(held: Sequence[bytes], parts: Sequence[bytes | None]) -> list[bytes]:
+    """Return the parts a save leaves: `parts`, with each None replaced by the part held
+    at that place (raise MissingPart when none is)."""
+    out = []
+    for i, part in enumerate(parts):
+        if part is None:
+            if i >= len(held):
+                raise MissingPart(i)
+            part = held[i]
+        out.append(part)
+    return out
 
 
 async def poll(attempt: Callable[[], bool], deadline: float, name: str) -> None:

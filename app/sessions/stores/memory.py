@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
-from .base import LocalLocks, StoreFull
+from .base import LocalLocks, StoreFull, merged
 
 
 class MemoryStore:
@@ -15,26 +16,27 @@ class MemoryStore:
     inline = True  # every call takes microseconds: changes may run on the event loop
 
     def __init__(self) -> None:
-        self._blobs: dict[str, tuple[bytes, float, int]] = {}  # id -> (blob, expires, version)
+        # id -> (parts, expires, version)
+        self._blobs: dict[str, tuple[tuple[bytes, ...], float, int]] = {}
         self._guard = threading.Lock()
         self._local_locks = LocalLocks()
 
-    def _live(self, session_id: str) -> tuple[bytes, float, int] | None:
+    def _live(self, session_id: str) -> tuple[tuple[bytes, ...], float, int] | None:
         with self._guard:
             entry = self._blobs.get(session_id)
         return None if entry is None or entry[1] <= time.time() else entry
 
-    def load(self, session_id: str) -> bytes | None:
-        """Return the blob unless unknown or expired."""
+    def load(self, session_id: str) -> list[bytes] | None:
+        """Return the parts unless unknown or expired."""
         entry = self._live(session_id)
-        return None if entry is None else entry[0]
+        return None if entry is None else list(entry[0])
 
     def version(self, session_id: str) -> int | None:
-        """Return the blob's version unless unknown or expired."""
+        """Return the session's version unless unknown or expired."""
         entry = self._live(session_id)
         return None if entry is None else entry[2]
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+    def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Store a new session within the cap."""
         with self._guard:
@@ -42,12 +44,15 @@ class MemoryStore:
                 self._sweep_locked()
             if len(self._blobs) >= cap:
                 raise StoreFull
-            self._blobs[session_id] = (blob, time.time() + ttl, version)
+            self._blobs[session_id] = (tuple(parts), time.time() + ttl, version)
 
-    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
-        """Replace the blob and its version, and renew the lifetime."""
+    def save(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
+             version: int = 0) -> None:
+        """Replace the parts (None: keep that part) and the version; renew the lifetime."""
         with self._guard:
-            self._blobs[session_id] = (blob, time.time() + ttl, version)
+            held = self._blobs.get(session_id)
+            kept = merged(() if held is None else held[0], parts)
+            self._blobs[session_id] = (tuple(kept), time.time() + ttl, version)
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
@@ -63,10 +68,10 @@ class MemoryStore:
         """`lock` for a coroutine (polled: the event loop never blocks)."""
         return self._local_locks.hold_async(session_id, timeout)
 
-    async def save_async(self, session_id: str, blob: bytes, ttl: float,
+    async def save_async(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
                          version: int = 0) -> None:
         """`save` (nothing to wait for)."""
-        self.save(session_id, blob, ttl, version)
+        self.save(session_id, parts, ttl, version)
 
     def _sweep_locked(self) -> int:
         now = time.time()

@@ -1,7 +1,9 @@
 """The shared store: sessions in Redis, so several workers or replicas serve the same sessions.
 
-Keys live under a prefix (default `bp:`): `bp:s:<id>` holds a session's blob (exact bytes,
-float64 never rounded) with a Redis TTL, `bp:v:<id>` its version with the same TTL,
+Keys live under a prefix (default `bp:`): `bp:p:<id>` is a hash of a session's parts by
+index (exact bytes, float64 never rounded) with a Redis TTL, so a save sends only the
+parts it changed; `bp:v:<id>` its version with the same TTL; `bp:s:<id>` the one blob of
+a session saved before parts (read as one part, deleted by its next save);
 `bp:expiry` is a sorted set of ids scored by their expiry in ms (the bookkeeping behind
 the cap, `count` and `sweep`, no SCAN), and
 `bp:lock:<id>` is a session's lock. Every write that touches both the blob and the sorted
@@ -26,14 +28,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import redis
 from redis.lock import Lock
 
-from .base import LocalLocks, LockTimeout, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, MissingPart, StoreFull, backoff
 
 log = logging.getLogger(__name__)
 LEASE = 5.0  # seconds a lock outlives its holder when the holder stops renewing (dies)
@@ -45,35 +47,60 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: blob, expiry set, version; ARGV: id, blob, ttl ms, cap, version → 1 stored, 0 full
+# KEYS: parts, expiry set, version; ARGV: id, ttl ms, cap, version, then the parts in order
+# → 1 stored, 0 full
 CREATE = _NOW_MS + """
-local ttl, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('ZCARD', KEYS[2]) >= cap then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= cap then return 0 end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-redis.call('SET', KEYS[3], ARGV[5], 'PX', ttl)
+redis.call('DEL', KEYS[1])
+for i = 5, #ARGV do redis.call('HSET', KEYS[1], tostring(i - 5), ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 return 1
 """
 
-# KEYS: blob, expiry set, lock, version; ARGV: id, blob, ttl ms, token ('' = unfenced), version
-# → 1 saved, 0 unknown session (deleted or expired), -1 the lock is not ours
+# KEYS: parts, expiry set, lock, version, blob from before parts; ARGV: id, ttl ms, token
+# ('' = unfenced), version, the number of parts, then (index, part) pairs of the parts
+# changed → 1 saved, 0 unknown session (deleted or expired), -1 the lock is not ours,
+# {-2, index}: the part kept at that index is not stored (nothing changed)
 SAVE = _NOW_MS + """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
-local ttl = tonumber(ARGV[3])
-if not redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl, 'XX') then return 0 end
-redis.call('SET', KEYS[4], ARGV[5], 'PX', ttl)
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
+if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
+local ttl, count = tonumber(ARGV[2]), tonumber(ARGV[5])
+local given = {}
+for i = 6, #ARGV, 2 do given[ARGV[i]] = true end
+for i = 0, count - 1 do
+  local f = tostring(i)
+  if not given[f] and redis.call('HEXISTS', KEYS[1], f) == 0 then return {-2, i} end
+end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local held = redis.call('HLEN', KEYS[1])
+for i = count, held - 1 do redis.call('HDEL', KEYS[1], tostring(i)) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('DEL', KEYS[5])
+redis.call('SET', KEYS[4], ARGV[4], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 return 1
 """
 
-# KEYS: blob, expiry set, version; ARGV: id → number of blobs deleted
+# KEYS: parts, blob from before parts → the parts as index, part, … (index -1: the blob)
+LOAD = """
+local parts = redis.call('HGETALL', KEYS[1])
+if #parts > 0 then return parts end
+local blob = redis.call('GET', KEYS[2])
+if blob then return {'-1', blob} end
+return {}
+"""
+
+# KEYS: parts, expiry set, version, blob from before parts; ARGV: id → 1 deleted, 0 unknown
 DELETE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
-return redis.call('DEL', KEYS[1])
+return math.min(1, redis.call('DEL', KEYS[1], KEYS[4]))
 """
 
 SWEEP = _NOW_MS + "return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)"
@@ -102,6 +129,7 @@ class RedisStore:
         self._expiry = f"{prefix}expiry"
         self._create = self._redis.register_script(CREATE)
         self._save = self._redis.register_script(SAVE)
+        self._load = self._redis.register_script(LOAD)
         self._delete = self._redis.register_script(DELETE)
         self._sweep = self._redis.register_script(SWEEP)
         self._count = self._redis.register_script(COUNT)
@@ -110,6 +138,9 @@ class RedisStore:
         self._held: dict[str, Lock] = {}  # session id -> this process's Redis lock on it
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+
+    def _parts_key(self, session_id: str) -> str:
+        return f"{self.prefix}p:{session_id}"
 
     def _blob_key(self, session_id: str) -> str:
         return f"{self.prefix}s:{session_id}"
@@ -120,39 +151,50 @@ class RedisStore:
     def _lock_key(self, session_id: str) -> str:
         return f"{self.prefix}lock:{session_id}"
 
-    def load(self, session_id: str) -> bytes | None:
-        """Return the blob unless unknown or expired (Redis drops it at its TTL)."""
-        blob = self._redis.get(self._blob_key(session_id))
-        if isinstance(blob, str):
+    def load(self, session_id: str) -> list[bytes] | None:
+        """Return the parts unless unknown or expired (Redis drops them at their TTL)."""
+        flat = self._load(keys=[self._parts_key(session_id), self._blob_key(session_id)])
+        if not flat:
+            return None
+        if any(isinstance(item, str) for item in flat):
             raise TypeError("the redis store needs raw bytes: drop decode_responses from the URL")
-        return blob
+        found = {int(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        return [found[i] for i in sorted(found)]
 
     def version(self, session_id: str) -> int | None:
-        """Return the blob's version unless unknown or expired."""
+        """Return the session's version unless unknown or expired."""
         value = self._redis.get(self._version_key(session_id))
         return None if value is None else int(value)
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+    def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Store a new session within the cap (sweeping first when full), atomically."""
-        keys = [self._blob_key(session_id), self._expiry, self._version_key(session_id)]
-        if not self._create(keys=keys, args=[session_id, blob, _ms(ttl), cap, version]):
+        keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id)]
+        if not self._create(keys=keys, args=[session_id, _ms(ttl), cap, version, *parts]):
             raise StoreFull
 
-    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
-        """Replace the blob and its version, and renew the lifetime, if this process still
-        holds the lock."""
+    def save(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
+             version: int = 0) -> None:
+        """Save the parts given (None: kept) and the version, and renew the lifetime, if
+        this process still holds the lock."""
         with self._guard:
             held = self._held.get(session_id)
         token = _token(held)
-        keys = [self._blob_key(session_id), self._expiry, self._lock_key(session_id),
-                self._version_key(session_id)]
-        if self._save(keys=keys, args=[session_id, blob, _ms(ttl), token, version]) == -1:
+        keys = [self._parts_key(session_id), self._expiry, self._lock_key(session_id),
+                self._version_key(session_id), self._blob_key(session_id)]
+        changed = [item for i, part in enumerate(parts) if part is not None
+                   for item in (i, part)]
+        answer = self._save(keys=keys, args=[session_id, _ms(ttl), token, version,
+                                             len(parts), *changed])
+        if answer == -1:
             raise LeaseLost(session_id)
+        if isinstance(answer, list):
+            raise MissingPart(int(answer[1]))
 
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
-        keys = [self._blob_key(session_id), self._expiry, self._version_key(session_id)]
+        keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id),
+                self._blob_key(session_id)]
         return bool(self._delete(keys=keys, args=[session_id]))
 
     @contextmanager

@@ -1,8 +1,11 @@
 """The default store: one SQLite file (WAL mode) that survives restarts and serves many workers.
 
-Blobs are stored as BLOBs — float64 bytes, never rounded text — beside the session's
-version, which `version` reads without the blob. Each thread has its own connection for
-reading.
+A session is a row of `sessions` (its version, which `version` reads alone, and its
+expiry) and its parts, one row each in `parts`, as BLOBs — float64 bytes, never rounded
+text. A save rewrites the parts it was given and leaves the others (a step on a session
+with a long history writes a few kilobytes, not the history). Files from before parts
+kept a session in one blob, `sessions.blob`; it is read as one part, and emptied by the
+session's next save. Each thread has its own connection for reading.
 
 Writes: a thread's write (`_write`) goes to the writer thread, which takes every write
 queued so far, runs them in one transaction (each in its own savepoint, so one change that
@@ -49,7 +52,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -61,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import LocalLocks, LockTimeout, StoreClosed, StoreFull, backoff, poll
+from .base import LocalLocks, LockTimeout, MissingPart, StoreClosed, StoreFull, backoff, poll
 
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_SECONDS = 0.5  # how often the background thread moves the WAL into the database
@@ -79,7 +82,24 @@ CREATE TABLE IF NOT EXISTS sessions (
     version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS parts (
+    id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY (id, idx)
+);
 """
+# One statement, so one snapshot: a session's parts, or its one blob from before parts
+# (idx -1: empty once the session has parts), only while the session lives.
+LOAD = """
+SELECT -1, blob FROM sessions WHERE id = ?1 AND expires_at > ?2
+UNION ALL
+SELECT p.idx, p.blob FROM parts AS p JOIN sessions AS s ON s.id = p.id
+ WHERE p.id = ?1 AND s.expires_at > ?2
+ORDER BY 1
+"""
+EXPIRED_PARTS = "DELETE FROM parts WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ?)"
+EXPIRED = "DELETE FROM sessions WHERE expires_at <= ?"
 
 
 class FileLocks:
@@ -186,13 +206,38 @@ def _settle(futures: list[asyncio.Future[None]]) -> None:
             future.set_result(None)
 
 
-def _update(session_id: str, blob: bytes, ttl: float,
+def _update(session_id: str, parts: Sequence[bytes | None], ttl: float,
             version: int) -> Callable[[sqlite3.Connection], Any]:
-    """Return the write that replaces a session's blob and version and renews it."""
-    def run(db: sqlite3.Connection) -> Any:
-        return db.execute("UPDATE sessions SET blob = ?, expires_at = ?, version = ? "
-                          "WHERE id = ?", (blob, time.time() + ttl, version, session_id))
+    """Return the write that saves a session: its version and lifetime, the parts given
+    (None: kept), none past the last (an unknown session: nothing)."""
+    writes = [(session_id, i, part) for i, part in enumerate(parts) if part is not None]
+    last_kept = max((i for i, part in enumerate(parts) if part is None), default=-1)
+
+    def run(db: sqlite3.Connection) -> None:
+        if not db.execute("UPDATE sessions SET blob = X'', expires_at = ?, version = ? "
+                          "WHERE id = ?", (time.time() + ttl, version, session_id)).rowcount:
+            return
+        if last_kept >= 0:  # a session's parts are numbered 0, 1, … with no gap
+            (held,) = db.execute("SELECT COUNT(*) FROM parts WHERE id = ?",
+                                 (session_id,)).fetchone()
+            if last_kept >= held:
+                raise MissingPart(held)
+        db.executemany("INSERT INTO parts (id, idx, blob) VALUES (?, ?, ?) ON CONFLICT "
+                       "(id, idx) DO UPDATE SET blob = excluded.blob", writes)
+        db.execute("DELETE FROM parts WHERE id = ? AND idx >= ?", (session_id, len(parts)))
     return run
+
+
+def _insert_parts(db: sqlite3.Connection, session_id: str, parts: Sequence[bytes]) -> None:
+    db.executemany("INSERT INTO parts (id, idx, blob) VALUES (?, ?, ?)",
+                   [(session_id, i, part) for i, part in enumerate(parts)])
+
+
+def _delete_expired(db: sqlite3.Connection, now: float) -> int:
+    """Delete the sessions expired at `now`, and their parts; return how many."""
+    db.execute(EXPIRED_PARTS, (now,))
+    count: int = db.execute(EXPIRED, (now,)).rowcount
+    return count
 
 
 class SqliteStore:
@@ -484,24 +529,21 @@ class SqliteStore:
                 change.error = change.error or err
 
     # ------------------------------------------------------------------ the interface
-    def _column(self, session_id: str, column: str) -> Any:
-        row = self._db.execute(
-            f"SELECT {column} FROM sessions WHERE id = ? AND expires_at > ?",  # a fixed name
-            (session_id, time.time()),
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def load(self, session_id: str) -> bytes | None:
-        """Return the blob unless unknown or expired."""
-        blob = self._column(session_id, "blob")
-        return None if blob is None else bytes(blob)
+    def load(self, session_id: str) -> list[bytes] | None:
+        """Return the parts unless unknown or expired."""
+        rows = self._db.execute(LOAD, (session_id, time.time())).fetchall()
+        if not rows:
+            return None
+        parts = [bytes(blob) for idx, blob in rows if idx >= 0]
+        return parts or [bytes(rows[0][1])]  # a session saved before parts: one blob
 
     def version(self, session_id: str) -> int | None:
-        """Return the version saved with the blob, unless unknown or expired."""
-        version = self._column(session_id, "version")
-        return None if version is None else int(version)
+        """Return the version saved with the parts, unless unknown or expired."""
+        row = self._db.execute("SELECT version FROM sessions WHERE id = ? AND expires_at > ?",
+                               (session_id, time.time())).fetchone()
+        return None if row is None else int(row[0])
 
-    def create(self, session_id: str, blob: bytes, ttl: float, cap: int,
+    def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Insert a new session within the cap (sweeping first when full)."""
 
@@ -509,29 +551,35 @@ class SqliteStore:
             now = time.time()
             (count,) = db.execute("SELECT COUNT(*) FROM sessions").fetchone()
             if count >= cap:
-                db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+                _delete_expired(db, now)
                 (count,) = db.execute("SELECT COUNT(*) FROM sessions").fetchone()
             if count >= cap:
                 raise StoreFull
             db.execute("INSERT INTO sessions (id, blob, expires_at, version) "
-                       "VALUES (?, ?, ?, ?)", (session_id, blob, now + ttl, version))
+                       "VALUES (?, X'', ?, ?)", (session_id, now + ttl, version))
+            _insert_parts(db, session_id, parts)
 
         self._write(run)
 
-    def save(self, session_id: str, blob: bytes, ttl: float, version: int = 0) -> None:
-        """Replace the blob and its version durably, and renew the lifetime."""
-        self._write(_update(session_id, blob, ttl, version))
+    def save(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
+             version: int = 0) -> None:
+        """Save the parts given (None: kept) and the version durably; renew the lifetime."""
+        self._write(_update(session_id, parts, ttl, version))
 
-    async def save_async(self, session_id: str, blob: bytes, ttl: float,
+    async def save_async(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
                          version: int = 0) -> None:
         """`save` for a coroutine: returns once committed, with no thread of its own."""
-        await self._write_async(_update(session_id, blob, ttl, version))
+        await self._write_async(_update(session_id, parts, ttl, version))
 
     def delete(self, session_id: str) -> bool:
-        """Remove the session."""
-        count: int = self._write(lambda db: db.execute(
-            "DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount)
-        return count > 0
+        """Remove the session and its parts."""
+        def run(db: sqlite3.Connection) -> int:
+            db.execute("DELETE FROM parts WHERE id = ?", (session_id,))
+            count: int = db.execute("DELETE FROM sessions WHERE id = ?",
+                                    (session_id,)).rowcount
+            return count
+
+        return bool(self._write(run))
 
     def lock(self, session_id: str, timeout: float) -> AbstractContextManager[None]:
         """Hold the session's lock against other threads and other processes."""
@@ -543,9 +591,8 @@ class SqliteStore:
         return self._locks.hold_async(session_id, timeout)
 
     def sweep(self) -> int:
-        """Delete expired sessions."""
-        count: int = self._write(lambda db: db.execute(
-            "DELETE FROM sessions WHERE expires_at <= ?", (time.time(),)).rowcount)
+        """Delete expired sessions and their parts."""
+        count: int = self._write(lambda db: _delete_expired(db, time.time()))
         return count
 
     def count(self) -> int:
