@@ -6,6 +6,7 @@ import asyncio
 import errno
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InlineStor
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "s.sqlite3"
+
+
+@pytest.fixture(params=["loop", "thread"])
+def fsync_on(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the WAL fsynced on the event loop (a quick disk), then by the sync
+    thread (a slow one)."""
+    monkeypatch.setattr(sqlite_module, "INLINE_FSYNC_SECONDS",
+                        3600.0 if request.param == "loop" else -1.0)
+    return str(request.param)
 
 
 def _ids(n: int) -> list[str]:
@@ -81,7 +91,7 @@ def _holder(store: InlineStore, session_id: str) -> tuple[threading.Thread, thre
 
 # ---------------------------------------------------------------------- SQLite batches
 def test_sqlite_gathered_saves_all_land_with_their_exact_blobs_and_versions(
-        sqlite_path: Path) -> None:
+        sqlite_path: Path, fsync_on: str) -> None:
     ids = _ids(8)
     s = _sqlite_with(sqlite_path, ids)
 
@@ -95,7 +105,7 @@ def test_sqlite_gathered_saves_all_land_with_their_exact_blobs_and_versions(
 
 
 def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
-        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch, fsync_on: str) -> None:
     ids = _ids(8)
     s = _sqlite_with(sqlite_path, ids)
     batches: list[int] = []
@@ -116,7 +126,7 @@ def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
 
 
 def test_sqlite_gathered_saves_return_only_after_an_fsync_of_their_commit(
-        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch, fsync_on: str) -> None:
     ids = _ids(8)
     s = _sqlite_with(sqlite_path, ids)
     seen: list[dict[str, int]] = []  # at each fsync: the committed versions, by id
@@ -143,7 +153,8 @@ def test_sqlite_gathered_saves_return_only_after_an_fsync_of_their_commit(
         assert any(snapshot[session_id] == 10 + k for snapshot in seen[:count])
 
 
-def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: Path) -> None:
+def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: Path,
+                                                                   fsync_on: str) -> None:
     ids = _ids(4)
     s = _sqlite_with(sqlite_path, ids)
 
@@ -167,6 +178,7 @@ def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: 
 
 def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
         sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "INLINE_FSYNC_SECONDS", -1.0)  # a slow disk
     s = _sqlite_with(sqlite_path, [SID])
     syncing = threading.Event()
     fsync = s._fsync_wal
@@ -192,8 +204,39 @@ def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
     assert _read_back(sqlite_path, [SID]) == [([b"kept"], 3)]
 
 
-def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_lands(
+def test_sqlite_fsyncs_leave_the_loop_while_the_disk_is_slow_and_come_back_after(
         sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _sqlite_with(sqlite_path, [SID])
+    delay = [0.02]  # the disk: slow first, quick later
+    where: list[str] = []  # the thread of each fsync
+    fsync = s._fsync_wal
+
+    def disk() -> None:
+        where.append(threading.current_thread().name)
+        time.sleep(delay[0])
+        fsync()
+
+    monkeypatch.setattr(s, "_fsync_wal", disk)
+
+    async def saves(count: int, first: int) -> None:
+        for k in range(count):
+            await s.save_async(SID, [b"%d" % (first + k)], 60, version=first + k)
+
+    async def main() -> None:
+        await saves(3, 1)
+        delay[0] = 0.0
+        await saves(40, 4)
+
+    asyncio.run(main())
+    s.close()
+    assert where[0] == "MainThread"  # nothing measured yet: on the loop
+    assert where[1:3] == ["sqlite-sync", "sqlite-sync"]  # 20 ms is slow: off the loop
+    assert where[-1] == "MainThread"  # quick again: back on the loop
+    assert _read_back(sqlite_path, [SID]) == [([b"43"], 43)]
+
+
+def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_lands(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch, fsync_on: str) -> None:
     s = _sqlite_with(sqlite_path, [SID])
     real = s._locks.try_byte
     calls = []
@@ -220,7 +263,8 @@ def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_land
     assert _read_back(sqlite_path, [SID]) == [([b"kept"], 2)]
 
 
-def test_sqlite_close_on_the_loop_commits_what_the_loop_queued(sqlite_path: Path) -> None:
+def test_sqlite_close_on_the_loop_commits_what_the_loop_queued(sqlite_path: Path,
+                                                               fsync_on: str) -> None:
     s = _sqlite_with(sqlite_path, [SID])
 
     async def main() -> None:

@@ -12,8 +12,12 @@ queued so far, runs them in one transaction (each in its own savepoint, so one c
 fails takes back only itself), commits them with one fsync and wakes their threads. A
 coroutine's write (`save_async`, a short step on the event loop) never leaves its loop:
 the writes that one turn of the loop queues share one transaction, committed on the loop
-without an fsync (microseconds), and the sync thread then fsyncs the WAL once for every
-transaction committed since its last fsync before their coroutines resume. Either way
+without an fsync (microseconds), then the WAL is fsynced before their coroutines resume.
+That fsync runs on the loop itself while fsyncs are quick (a recent average under
+`INLINE_FSYNC_SECONDS`: a fraction of a millisecond on an SSD, less than handing the
+batch to a thread and waking the loop again costs it); on a slow disk the sync thread
+waits for it instead, once for every transaction committed since its last fsync, and the
+loop serves other requests meanwhile. Either way
 concurrent steps share an fsync instead of queueing for one each, SQLite's busy handler
 (sleeps of up to 100 ms) never sees two writers of one process, and a write returns only
 once on disk (`synchronous=FULL` by default): an acknowledged step survives power loss.
@@ -71,6 +75,8 @@ CHECKPOINT_SECONDS = 0.5  # how often the background thread moves the WAL into t
 WAL_LIMIT_FRAMES = 4096  # pages in the WAL (16 MB) past which a checkpoint truncates it
 LOCK_STRIPES = 1 << 20  # bytes of the lock file that session locks hash onto
 WRITER_BYTE = LOCK_STRIPES  # the byte a group commit holds: one writer of all processes
+INLINE_FSYNC_SECONDS = 0.001  # fsyncs this quick on average run on the event loop
+FSYNC_WEIGHT = 0.25  # the latest fsync's weight in that average
 _OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", None)
 _FLOCK = "hhqqi4x"  # struct flock on Linux: type, whence, start, len, pid (0 for OFD)
 
@@ -262,7 +268,8 @@ class SqliteStore:
         self._unsynced: list[_Change] = []  # committed on a loop, waiting for the fsync
         self._syncing = threading.Condition(self._guard)  # the sync thread waits here
         self._syncer: threading.Thread | None = None
-        self._wal_fd: int | None = None  # the WAL, open for the sync thread's fsyncs
+        self._wal_fd: int | None = None  # the WAL, kept open for fsyncs
+        self.fsync_seconds = 0.0  # a moving average of the WAL's fsyncs (see `_flush`)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
@@ -363,9 +370,9 @@ class SqliteStore:
         The change waits for the loop's next turn (`_flush`): the other requests that
         this turn runs queue theirs meanwhile, and one transaction commits them all. The
         transaction runs on the loop's own connection without an fsync (microseconds: the
-        writer locks are free, or polled); the sync thread then fsyncs the WAL once for
-        every transaction committed since its last fsync, and only then are the waiters
-        woken — as durable as `synchronous=FULL`, for a fraction of its CPU.
+        writer locks are free, or polled); then the WAL is fsynced — on the loop, or by
+        the sync thread when fsyncs are slow (`_flush`) — and only then are the waiters
+        woken: as durable as `synchronous=FULL`, for a fraction of its CPU.
         """
         loop = asyncio.get_running_loop()
         change = _Change(run, loop=loop, future=loop.create_future())
@@ -409,15 +416,16 @@ class SqliteStore:
             self._wake(batch)
             return
         if self.synchronous in ("FULL", "EXTRA"):
-            with self._guard:
-                syncing = not self._stop.is_set()  # else the sync thread may have ended
+            if self.fsync_seconds > INLINE_FSYNC_SECONDS:  # a slow disk: not on the loop
+                with self._guard:
+                    syncing = not self._stop.is_set()  # else the sync thread may have ended
+                    if syncing:
+                        self._unsynced.extend(batch)
+                        self._syncing.notify()
                 if syncing:
-                    self._unsynced.extend(batch)
-                    self._syncing.notify()
-            if syncing:
-                return
+                    return
             self._sync(batch)
-        self._wake(batch)
+        _settle([change.future for change in batch if change.future is not None])
 
     def _retry(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Try the loop's flush again soon; past the deadline, fail its changes."""
@@ -447,17 +455,21 @@ class SqliteStore:
         return batch
 
     def _sync(self, batch: list[_Change]) -> None:
-        """fsync the WAL for the batch (its changes get the error if that fails)."""
+        """fsync the WAL for the batch (its changes get the error if that fails), and
+        count the time it took into `fsync_seconds`."""
+        start = time.perf_counter()
         try:
             self._fsync_wal()
         except OSError as err:  # not known to be on disk: tell the waiters
             for change in batch:
                 change.error = change.error or err
+        took = time.perf_counter() - start
+        self.fsync_seconds += FSYNC_WEIGHT * (took - self.fsync_seconds)
 
     def _fsync_wal(self) -> None:
         """Flush the WAL file to disk (fsync acts on the file, through any descriptor).
 
-        The sync thread keeps the file open: SQLite removes the WAL only when the last
+        The store keeps the file open: SQLite removes the WAL only when the last
         connection to the database closes, and this store keeps its own open until
         `close`. Each system call hands the GIL back and waits to take it again from the
         busy event loop; one call instead of three per fsync."""
