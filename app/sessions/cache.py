@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from copy import copy as shallow_copy
 
 from .model import Session
 
@@ -82,6 +82,7 @@ def working_copy(session: Session) -> Session:
     """Return a copy a change may modify: its own lists and dicts, the same arrays (arrays,
     histories included, are replaced, never written in place) and the same snapshots
     (never modified)."""
-    return replace(session, edits=list(session.edits), undo=list(session.undo),
-                   redo=list(session.redo), packed=dict(session.packed),
-                   derived=dict(session.derived))
+    copy = shallow_copy(session)  # no __init__ (as `dataclasses.replace` runs): 1/3 the time
+    copy.edits, copy.undo, copy.redo = list(session.edits), list(session.undo), list(session.redo)
+    copy.packed, copy.derived = dict(session.packed), dict(session.derived)
+    return copy

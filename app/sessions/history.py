@@ -80,23 +80,26 @@ def append(steps: Steps, losses: Losses, new_steps: Sequence[int] | Steps,
     return _extend(steps, add_steps), _extend(losses, add_losses)
 
 
-# Buffers behind histories: id -> (a weak reference to the buffer, points written to it).
-# Points below that count are never written again.
-_written: dict[int, tuple[weakref.ref[NDArray[Any]], int]] = {}
+# Buffers behind histories: id -> [a weak reference to the buffer, its address, the points
+# written to it]. Points below that count are never written again.
+_buffers: dict[int, list[Any]] = {}
 _guard = threading.Lock()
 
 
-def _buffer(view: NDArray[Any]) -> NDArray[Any] | None:
-    """Return the append-only buffer `view` is a prefix of, or None (call under `_guard`)."""
+def _address(a: NDArray[Any]) -> int:
+    address: int = a.__array_interface__["data"][0]
+    return address
+
+
+def _buffer(view: NDArray[Any]) -> list[Any] | None:
+    """Return the entry of the append-only buffer behind `view`, when `view` is one of its
+    prefixes (call under `_guard`)."""
     base = view.base
-    if not isinstance(base, np.ndarray) or base.dtype != view.dtype or base.ndim != 1:
+    entry = _buffers.get(id(base))
+    if (entry is None or entry[0]() is not base or view.dtype != base.dtype
+            or view.strides != base.strides or _address(view) != entry[1]):
         return None
-    entry = _written.get(id(base))
-    if entry is None or entry[0]() is not base:
-        return None
-    if view.__array_interface__["data"][0] != base.__array_interface__["data"][0]:
-        return None
-    return base
+    return entry
 
 
 def _extend(view: NDArray[Any], add: NDArray[Any]) -> NDArray[Any]:
@@ -104,18 +107,20 @@ def _extend(view: NDArray[Any], add: NDArray[Any]) -> NDArray[Any]:
     where the buffer's written points do and `add` fits, else into a new buffer."""
     n, k = view.shape[0], add.shape[0]
     with _guard:
-        base = _buffer(view)
-        if (base is not None and _written[id(base)][1] == n and base.shape[0] >= n + k
-                and view.strides == base.strides):
+        entry = _buffer(view)
+        base = None if entry is None else view.base
+        if entry is not None and isinstance(base, np.ndarray) and entry[2] == n and (
+                base.shape[0] >= n + k):
             base[n : n + k] = add
-            _written[id(base)] = (_written[id(base)][0], n + k)
+            entry[2] = n + k
             return base[: n + k]
     fresh = np.empty(max(2 * (n + k), MIN_ROOM), dtype=view.dtype)  # (room,)
     fresh[:n] = view
     fresh[n : n + k] = add
     key = id(fresh)
     with _guard:
-        _written[key] = (weakref.ref(fresh, lambda _: _written.pop(key, None)), n + k)
+        _buffers[key] = [weakref.ref(fresh, lambda _: _buffers.pop(key, None)),
+                         _address(fresh), n + k]
     return fresh[: n + k]
 
 
@@ -123,8 +128,8 @@ def shared(a: NDArray[Any], b: NDArray[Any]) -> bool:
     """Return whether `a` and `b` are prefixes of one append-only buffer: then they hold
     the same values wherever both have points."""
     with _guard:
-        base = _buffer(a)
-        return base is not None and _buffer(b) is base
+        entry = _buffer(a)
+        return entry is not None and _buffer(b) is entry
 
 
 def record(steps: Steps, losses: Losses, step: int, value: float) -> tuple[Steps, Losses]:

@@ -4,7 +4,8 @@ Sessions are stored as a list of binary parts (`dumps`): each a JSON header (sca
 spec, a table of arrays) followed by the arrays' raw little-endian bytes, so parameters
 survive a store round trip bit for bit and decoding is a JSON parse plus zero-copy views.
 The parts split what changes at different rates — the core (parameters, optimiser state:
-every step), the data and the undo stacks (on edits), the loss history in chunks of
+every step), the data, the undo stacks and the initial parameters (on edits), the loss
+history in chunks of
 `CHUNK_POINTS` (a step changes the last one) — and a save writes only the parts that
 changed (`unsaved`): a step on a session with 20,000 points of history rewrites a few
 kilobytes, not the whole history.
@@ -195,17 +196,20 @@ def _snapshot_from(meta: dict[str, Any], z: Any, specs: list[NetworkSpec]) -> Sn
 
 def dumps(s: Session) -> list[bytes]:
     """Serialise a session exactly (float64 bytes) into its parts: the core, the data
-    (inputs, targets, the generated problem), the undo and redo stacks, then the loss
-    history's chunks and the test-loss history's (`_series`).
+    (inputs, targets, the generated problem), the undo and redo stacks, the initial
+    parameters (what reset restores), then the loss history's chunks and the test-loss
+    history's (`_series`).
 
-    Only the core is packed on every call. The data and the stacks rarely change between
-    saves — a training step changes neither — so each is packed once and its bytes kept
+    Only the core is packed on every call. The data, the stacks and the initial
+    parameters rarely change — a training step changes none — so each is packed once and
+    its bytes kept
     on the session, reused while the objects they were packed from are the same (`is`,
     not equality: arrays are never changed in place); a history's full chunks are reused
     while the history only grows.
     """
     data = _section(s, "data", (s.inputs, s.targets, s.problem), _pack_data)
     undo = _section(s, "undo", (*s.undo, None, *s.redo), _pack_undo)
+    initial = _section(s, "initial", s.initial, _pack_initial)
     losses = _series(s, "history", s.history_steps, s.history_losses)
     tests = _series(s, "test", s.test_steps, s.test_losses)
     arrays: dict[str, Array] = {}
@@ -213,7 +217,6 @@ def dumps(s: Session) -> list[bytes]:
         "format": FORMAT, "id": s.id, "version": s.version,
         "created_at": s.created_at, "updated_at": s.updated_at,
         "transitions": _pack_params("params", s.parameters, arrays),
-        "initial": _pack_params("initial", s.initial, arrays),
         "state": {"t": s.state.t, "slots": _pack_state("state", s.state, arrays)},
         "progress": [s.progress.step, s.progress.epoch, s.progress.cursor],
         "edits": s.edits, "phase": s.phase, "status": s.status,
@@ -223,7 +226,7 @@ def dumps(s: Session) -> list[bytes]:
     }
     unique, meta["aliases"] = _deduplicate(arrays, by_content=False)
     core = _pack_blob(meta, unique, s.spec)
-    return [core, data, undo, *losses, *tests]
+    return [core, data, undo, initial, *losses, *tests]
 
 
 def unsaved(s: Session, parts: Sequence[bytes], base: int) -> list[bytes | None]:
@@ -297,6 +300,11 @@ def _section(s: Session, name: str, sources: tuple[Any, ...],
     packed = pack(s)
     s.packed[name] = (sources, packed)
     return packed
+
+
+def _pack_initial(s: Session) -> bytes:
+    arrays: dict[str, Array] = {}
+    return _pack_blob({"initial": _pack_params("initial", s.initial, arrays)}, arrays)
 
 
 def _pack_data(s: Session) -> bytes:
@@ -416,36 +424,40 @@ def _pack_blob(meta: dict[str, Any], arrays: dict[str, NDArray[Any]],
     Decoding is one JSON parse and a zero-copy view per array: with an undo stack of a
     few hundred arrays this is ~10× faster than an .npz archive, read on every request.
     With `spec`, the header's "spec" is that spec's JSON, encoded once per spec. The
-    header is written by hand where that is exact and faster: array names are the
-    module's own (`params.0.w`, …), and a C-contiguous float64 array on a little-endian
+    header is written by hand where that is exact and faster: the array table is encoded
+    once per layout (`_table`), and a C-contiguous float64 array on a little-endian
     machine is already in the stored layout.
     """
-    entries = []
+    layout = []
     chunks = []
-    offset = 0
     for name, arr in arrays.items():
         if arr.dtype is _NATIVE_F8 and arr.flags.c_contiguous:
             raw, kind = arr.tobytes(), "<f8"
         else:
             data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
             raw, kind = data.tobytes(), data.dtype.str
-        shape = ",".join(map(str, arr.shape))
-        entries.append(f'{_json_name(name)}:["{kind}",[{shape}],{offset},{len(raw)}]')
+        layout.append((name, kind, arr.shape, len(raw)))
         chunks.append(raw)
-        offset += len(raw)
     parts = [json.dumps(meta)[1:-1]] if meta else []  # "key": value, … without braces
     if spec is not None:
         parts.append(f'"spec":{_spec_json(spec)}')
-    parts.append(f'"arrays":{{{",".join(entries)}}}')
+    parts.append(f'"arrays":{_table(tuple(layout))}')
     header = ("{" + ",".join(parts) + "}").encode()
     return b"".join([MAGIC, len(header).to_bytes(8, "little"), header, *chunks])
 
 
-def _json_name(name: str) -> str:
-    """Return the name as a JSON string (written by hand when nothing needs escaping)."""
-    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
-        return f'"{name}"'
-    return json.dumps(name)
+@lru_cache(maxsize=1024)
+def _table(layout: tuple[tuple[str, str, tuple[int, ...], int], ...]) -> str:
+    """Return the JSON table of a blob's arrays — name: [dtype, shape, offset, bytes] —
+    for arrays laid out one after another (written once per layout: a training step's
+    blobs all share one)."""
+    entries = []
+    offset = 0
+    for name, kind, shape, size in layout:
+        entries.append(f'{json.dumps(name)}:["{kind}",[{",".join(map(str, shape))}],'
+                       f'{offset},{size}]')
+        offset += size
+    return "{" + ",".join(entries) + "}"
 
 
 @lru_cache(maxsize=512)
@@ -511,14 +523,16 @@ def loads(parts: Sequence[bytes]) -> Session:
     """Rebuild a session from `dumps` output (or from the one blob of formats 3 and 4)."""
     if len(parts) == 1:  # formats 3 and 4: the history is among the core's arrays
         sections, series = _sections(parts[0]), list[bytes]()
-    else:
-        sections, series = [parts[1], parts[2], parts[0]], list(parts[3:])
+        blobs = sections if len(sections) == 1 else [sections[0], sections[2]]
+    else:  # format 5
+        sections, series = [parts[1], parts[2], parts[0]], list(parts[4:])
+        blobs = [parts[1], parts[0], parts[3]]
     meta: dict[str, Any] = {}
     data: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
     if len(sections) == 3:
         undo, redo = _unpack_undo(sections[1])
-    for part in sections if len(sections) == 1 else (sections[0], sections[2]):
+    for part in blobs:
         part_meta, part_data = _unpack_blob(part)
         aliases.update(part_meta.pop("aliases", {}))
         meta.update(part_meta)
@@ -557,6 +571,7 @@ def loads(parts: Sequence[bytes]) -> Session:
                                   sections[0])
         session.packed["undo"] = ((*session.undo, None, *session.redo), sections[1])
     if "series" in meta:
+        session.packed["initial"] = (session.initial, parts[3])
         count = meta["series"][0]
         session.packed["history"] = ((session.history_steps, session.history_losses),
                                      series[:count])

@@ -122,8 +122,11 @@ def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
 def _format_4(s: model.Session) -> bytes:
     """Return the session as format 4 wrote it: one blob of three framed sections (data,
     undo, core), the histories among the core's arrays."""
-    core, data, undo, *_ = model.dumps(s)
+    core, data, undo, initial, *_ = model.dumps(s)
     meta, arrays = model._unpack_blob(core)
+    initial_meta, initial_arrays = model._unpack_blob(initial)
+    meta.update(initial_meta)
+    arrays.update(initial_arrays)
     del meta["series"]
     meta["format"] = 4
     arrays.update(history_steps=s.history_steps, history_losses=s.history_losses,

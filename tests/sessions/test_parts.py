@@ -66,13 +66,14 @@ def test_a_step_rewrites_the_core_and_the_last_chunk_of_history_only() -> None:
     service.step(sid, 2 * model.CHUNK_POINTS + 100)  # two full chunks and a partial one
     service.step(sid, 1)
     writes = store.saves[-1]
-    assert len(writes) == 6  # core, data, undo, three chunks of history
+    assert len(writes) == 7  # core, data, undo, initial, three chunks of history
     assert writes[0] is not None  # the parameters changed
     assert writes[1] is None  # the data did not
-    assert writes[3] is None
-    assert writes[4] is None
-    assert writes[5] is not None
-    assert len(writes[5]) == 16 * 101
+    assert writes[3] is None  # nor the initial parameters
+    assert writes[4] is None  # full chunks are kept
+    assert writes[5] is None
+    assert writes[6] is not None  # the last chunk, rewritten
+    assert len(writes[6]) == 16 * 101
     _assert_store_holds(service, sid)
 
 
@@ -82,12 +83,12 @@ def test_the_step_that_fills_a_chunk_and_the_next_one_start_a_new_part() -> None
     sid = service.create({"example": "origin"}).id
     service.step(sid, model.CHUNK_POINTS - 1)
     service.step(sid, 1)
-    assert len(store.saves[-1]) == 4
-    assert store.saves[-1][3] is not None
-    service.step(sid, 1)
     assert len(store.saves[-1]) == 5
-    assert store.saves[-1][3] is None
-    assert len(store.saves[-1][4] or b"") == 16
+    assert store.saves[-1][4] is not None
+    service.step(sid, 1)
+    assert len(store.saves[-1]) == 6
+    assert store.saves[-1][4] is None
+    assert len(store.saves[-1][5] or b"") == 16
     _assert_store_holds(service, sid)
 
 
@@ -167,7 +168,7 @@ def test_a_session_from_before_parts_loads_and_its_next_save_writes_parts(
         (legacy,) = conn.execute("SELECT length(blob) FROM sessions").fetchone()
         (parts,) = conn.execute("SELECT COUNT(*) FROM parts").fetchone()
     conn.close()
-    assert (legacy, parts) == (0, 5)  # core, data, undo, two chunks of history
+    assert (legacy, parts) == (0, 6)  # core, data, undo, initial, two chunks of history
 
 
 # ------------------------------------------------------------------ the stores' contract
@@ -218,7 +219,7 @@ def test_a_history_saved_in_chunks_round_trips_bit_for_bit() -> None:
     service.step(sid, 3 * model.CHUNK_POINTS)
     s = service.get(sid)
     parts = model.dumps(s)
-    assert [len(p) for p in parts[3:]] == [16 * model.CHUNK_POINTS] * 3
+    assert [len(p) for p in parts[4:]] == [16 * model.CHUNK_POINTS] * 3
     again = model.loads(parts)
     assert np.array_equal(again.history_steps, s.history_steps)
     assert again.history_losses.tobytes() == s.history_losses.tobytes()

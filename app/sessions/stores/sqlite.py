@@ -223,14 +223,14 @@ def _update(session_id: str, parts: Sequence[bytes | None], ttl: float,
         if not db.execute("UPDATE sessions SET blob = X'', expires_at = ?, version = ? "
                           "WHERE id = ?", (time.time() + ttl, version, session_id)).rowcount:
             return
-        if last_kept >= 0:  # a session's parts are numbered 0, 1, … with no gap
-            (held,) = db.execute("SELECT COUNT(*) FROM parts WHERE id = ?",
-                                 (session_id,)).fetchone()
-            if last_kept >= held:
-                raise MissingPart(held)
+        (held,) = db.execute("SELECT COUNT(*) FROM parts WHERE id = ?",
+                             (session_id,)).fetchone()  # numbered 0, 1, … with no gap
+        if last_kept >= held:
+            raise MissingPart(held)
         db.executemany("INSERT INTO parts (id, idx, blob) VALUES (?, ?, ?) ON CONFLICT "
                        "(id, idx) DO UPDATE SET blob = excluded.blob", writes)
-        db.execute("DELETE FROM parts WHERE id = ? AND idx >= ?", (session_id, len(parts)))
+        if held > len(parts):
+            db.execute("DELETE FROM parts WHERE id = ? AND idx >= ?", (session_id, len(parts)))
     return run
 
 
