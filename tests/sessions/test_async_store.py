@@ -287,31 +287,59 @@ def test_sqlite_writes_after_close_are_refused_clearly(sqlite_path: Path) -> Non
     assert _read_back(sqlite_path, [SID]) == [([b"0"], 0)]
 
 
-def test_sqlite_a_checkpoint_round_truncates_a_wal_over_the_limit(
-        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Under steady writes a passive checkpoint never catches up with the end of the WAL,
-    # and SQLite never restarts it: past the limit, the round empties it.
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_SECONDS", 3600.0)  # rounds run by hand
-    monkeypatch.setattr(sqlite_module, "WAL_LIMIT_FRAMES", 64)
-    ids = _ids(8)
-    s = _sqlite_with(sqlite_path, ids)
-    wal = sqlite_path.with_name(sqlite_path.name + "-wal")
-
+def _fill_wal(s: SqliteStore, ids: list[str], rounds: int) -> None:
     async def main() -> None:
-        for k in range(20):
+        for k in range(rounds):
             await asyncio.gather(*(s.save_async(i, [bytes(20_000)], 60, version=k) for i in ids))
 
     asyncio.run(main())
-    before = wal.stat().st_size
-    conn = sqlite3.connect(sqlite_path)
+
+
+def _round(s: SqliteStore, path: Path) -> tuple[int, int]:
+    """Run one checkpoint round by hand; return the WAL's frames after it and one more
+    save, and the WAL file's size then."""
+    conn = sqlite3.connect(path)
     try:
         s._checkpoint(conn)
+        s.save(SID, [b"after"], 60, version=1)
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:
         conn.close()
-    after = wal.stat().st_size if wal.exists() else 0
+    wal = path.with_name(path.name + "-wal")
+    return frames, wal.stat().st_size
+
+
+def test_sqlite_a_checkpoint_round_restarts_a_wal_over_the_limit_in_place(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under steady writes a passive checkpoint never catches up with the end of the WAL,
+    # and SQLite never restarts it: past the limit, the round has the next commit start
+    # from the first page again, in the file as it is (no growth, no allocation).
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_SECONDS", 3600.0)  # rounds run by hand
+    monkeypatch.setattr(sqlite_module, "WAL_LIMIT_FRAMES", 64)
+    ids = _ids(8)
+    s = _sqlite_with(sqlite_path, [*ids, SID])
+    _fill_wal(s, ids, 20)
+    before = sqlite_path.with_name(sqlite_path.name + "-wal").stat().st_size
+    frames, size = _round(s, sqlite_path)
     s.close()
     assert before > 64 * 4096
-    assert after == 0
+    assert frames < 8  # the last save's pages, at the start of the WAL
+    assert size == before
+    assert _read_back(sqlite_path, ids) == [([bytes(20_000)], 19)] * len(ids)
+
+
+def test_sqlite_a_wal_file_grown_past_its_maximum_is_truncated(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_SECONDS", 3600.0)
+    monkeypatch.setattr(sqlite_module, "WAL_LIMIT_FRAMES", 64)
+    monkeypatch.setattr(sqlite_module, "WAL_MAX_FRAMES", 128)
+    ids = _ids(8)
+    s = _sqlite_with(sqlite_path, [*ids, SID])
+    _fill_wal(s, ids, 20)
+    frames, size = _round(s, sqlite_path)
+    s.close()
+    assert frames < 8
+    assert size < 8 * 4200  # emptied, then the one save
     assert _read_back(sqlite_path, ids) == [([bytes(20_000)], 19)] * len(ids)
 
 
