@@ -317,6 +317,8 @@ def epoch_order(spec: NetworkSpec, n: int, epoch: int) -> Rows:
 
 def _augment_state(spec: NetworkSpec, state: OptimizerState, aug: list[Array]) -> OptimizerState:
     """Return optimiser state shaped like the augmented matrices ([b ; W] per transition)."""
+    if not OPTIMIZERS[spec.optimizer.name].slots:  # plain SGD: nothing to shape
+        return OptimizerState({}, state.t)
     arrays = [a for w in aug for a in (w[1:], w[0])]
     fitted = fit_state(spec.optimizer, state, arrays)
     slots = {

@@ -77,7 +77,8 @@ def append(steps: Steps, losses: Losses, new_steps: Sequence[int] | Steps,
         s, l = np.concatenate([steps, add_steps]), np.concatenate([losses, add_losses])
         chosen = keep(l, STORE_POINTS // 2)
         return s[chosen], l[chosen]
-    return _extend(steps, add_steps), _extend(losses, add_losses)
+    with _guard:
+        return _extend(steps, add_steps), _extend(losses, add_losses)
 
 
 # Buffers behind histories: id -> [a weak reference to the buffer, its address, the points
@@ -104,23 +105,22 @@ def _buffer(view: NDArray[Any]) -> list[Any] | None:
 
 def _extend(view: NDArray[Any], add: NDArray[Any]) -> NDArray[Any]:
     """Return `view` followed by `add`: written into the buffer's room when `view` ends
-    where the buffer's written points do and `add` fits, else into a new buffer."""
+    where the buffer's written points do and `add` fits, else into a new buffer (call
+    under `_guard`)."""
     n, k = view.shape[0], add.shape[0]
-    with _guard:
-        entry = _buffer(view)
-        base = None if entry is None else view.base
-        if entry is not None and isinstance(base, np.ndarray) and entry[2] == n and (
-                base.shape[0] >= n + k):
-            base[n : n + k] = add
-            entry[2] = n + k
-            return base[: n + k]
+    entry = _buffer(view)
+    base = None if entry is None else view.base
+    if entry is not None and isinstance(base, np.ndarray) and entry[2] == n and (
+            base.shape[0] >= n + k):
+        base[n : n + k] = add
+        entry[2] = n + k
+        return base[: n + k]
     fresh = np.empty(max(2 * (n + k), MIN_ROOM), dtype=view.dtype)  # (room,)
     fresh[:n] = view
     fresh[n : n + k] = add
     key = id(fresh)
-    with _guard:
-        _buffers[key] = [weakref.ref(fresh, lambda _: _buffers.pop(key, None)),
-                         _address(fresh), n + k]
+    _buffers[key] = [weakref.ref(fresh, lambda _: _buffers.pop(key, None)),
+                     _address(fresh), n + k]
     return fresh[: n + k]
 
 

@@ -536,23 +536,37 @@ class SqliteStore:
                 change.error = change.error or err
 
     def _transaction(self, db: sqlite3.Connection, batch: list[_Change]) -> None:
-        """Run the batch in one transaction; on failure every change gets the error."""
+        """Run the batch in one transaction. A change that fails fails alone: the
+        transaction is rolled back and the others run again without it (changes are
+        rarely refused, so none pays for a savepoint of its own). On any other failure
+        every change gets the error."""
+        todo = batch
         try:
-            db.execute("BEGIN IMMEDIATE")
-            for change in batch:
-                db.execute("SAVEPOINT change")
-                try:
-                    change.result = change.run(db)
-                except Exception as err:  # this change only: the others still commit
-                    db.execute("ROLLBACK TO change")
-                    change.error = err
-                db.execute("RELEASE change")
-            db.execute("COMMIT")
+            while todo:
+                db.execute("BEGIN IMMEDIATE")
+                failed = self._run_all(db, todo)
+                if failed is None:
+                    db.execute("COMMIT")
+                    return
+                db.execute("ROLLBACK")
+                todo = [change for change in todo if change is not failed]
         except Exception as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             for change in batch:
                 change.error = change.error or err
+
+    @staticmethod
+    def _run_all(db: sqlite3.Connection, changes: list[_Change]) -> _Change | None:
+        """Run the changes in the open transaction; return the first that fails (its
+        error kept) and stop there, or None."""
+        for change in changes:
+            try:
+                change.result = change.run(db)
+            except Exception as err:  # this change only: the others run again without it
+                change.error = err
+                return change
+        return None
 
     # ------------------------------------------------------------------ the interface
     def load(self, session_id: str) -> list[bytes] | None:
