@@ -60,11 +60,10 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
     contextmanager,
     suppress,
 )
@@ -115,6 +114,34 @@ EXPIRED_PARTS = "DELETE FROM parts WHERE id IN (SELECT id FROM sessions WHERE ex
 EXPIRED = "DELETE FROM sessions WHERE expires_at <= ?"
 
 
+class _FileHold:
+    """`FileLocks.hold_async`: the stripe's thread lock, then its byte of the lock file
+    (a class, not a generator: it is on every step's path)."""
+
+    __slots__ = ("_key", "_locks", "_stripe", "_threads", "_timeout")
+
+    def __init__(self, locks: FileLocks, key: str, timeout: float) -> None:
+        self._locks, self._key, self._timeout = locks, key, timeout
+        self._stripe = locks.stripe(key)
+        self._threads = locks._threads.hold_async(str(self._stripe), timeout)
+
+    async def __aenter__(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        await self._threads.__aenter__()
+        try:
+            if not self._locks.try_byte(self._stripe):
+                await poll(lambda: self._locks.try_byte(self._stripe), deadline, self._key)
+        except BaseException:
+            await self._threads.__aexit__()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        try:
+            self._locks.release_byte(self._stripe)
+        finally:
+            await self._threads.__aexit__()
+
+
 class FileLocks:
     """Exclusive locks by key, across processes: one byte of a lock file per key's stripe."""
 
@@ -157,18 +184,10 @@ class FileLocks:
         with self._threads.hold(str(stripe), timeout), self.hold_byte(stripe, timeout, key):
             yield
 
-    @asynccontextmanager
-    async def hold_async(self, key: str, timeout: float) -> AsyncIterator[None]:
+    def hold_async(self, key: str, timeout: float) -> _FileHold:
         """`hold` for a coroutine: both locks are tried, then polled (`poll`) while
         another holder has them; the event loop never blocks."""
-        stripe = self.stripe(key)
-        deadline = time.monotonic() + timeout
-        async with self._threads.hold_async(str(stripe), timeout):
-            await poll(lambda: self.try_byte(stripe), deadline, key)
-            try:
-                yield
-            finally:
-                self.release_byte(stripe)
+        return _FileHold(self, key, timeout)
 
     @contextmanager
     def hold_byte(self, byte: int, timeout: float, name: str,
