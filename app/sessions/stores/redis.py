@@ -71,14 +71,13 @@ SAVE = _NOW_MS + """
 if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
 if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
 local ttl, count = tonumber(ARGV[2]), tonumber(ARGV[5])
+local held = redis.call('HLEN', KEYS[1])  -- parts are numbered 0, 1, … with no gap
 local given = {}
-for i = 6, #ARGV, 2 do given[ARGV[i]] = true end
-for i = 0, count - 1 do
-  local f = tostring(i)
-  if not given[f] and redis.call('HEXISTS', KEYS[1], f) == 0 then return {-2, i} end
+for i = 6, #ARGV, 2 do given[tonumber(ARGV[i])] = true end
+for i = held, count - 1 do
+  if not given[i] then return {-2, i} end
 end
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local held = redis.call('HLEN', KEYS[1])
 for i = count, held - 1 do redis.call('HDEL', KEYS[1], tostring(i)) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('DEL', KEYS[5])
