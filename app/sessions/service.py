@@ -49,7 +49,7 @@ from .cache import SessionCache, working_copy
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull
-from .stores.base import InlineStore
+from .stores.base import InlineStore, MissingPart
 
 log = logging.getLogger(__name__)
 DERIVED_TRACES = 2  # traces remembered per session (the next batch, and row subsets)
@@ -277,8 +277,12 @@ class SessionService:
                 before = self._before(session, label)
                 change(session)
                 parts, writes = self._seal(session, before)
-                self.store.save(session_id, writes, self.settings.session_ttl_seconds,
-                                session.version)
+                try:
+                    self.store.save(session_id, writes, self.settings.session_ttl_seconds,
+                                    session.version)
+                except MissingPart:  # the store lost parts this process took as kept
+                    self.store.save(session_id, parts, self.settings.session_ttl_seconds,
+                                    session.version)
                 self._kept(session, parts)
                 return session
         except LockTimeout:
@@ -606,8 +610,14 @@ class SessionService:
                                                    result, budget)
                 parts, writes = self._seal(session, before)
                 with anyio.CancelScope(shield=True):  # the lock holds until it is on disk
-                    await store.save_async(session_id, writes,
-                                           self.settings.session_ttl_seconds, session.version)
+                    try:
+                        await store.save_async(session_id, writes,
+                                               self.settings.session_ttl_seconds,
+                                               session.version)
+                    except MissingPart:  # the store lost parts this process took as kept
+                        await store.save_async(session_id, parts,
+                                               self.settings.session_ttl_seconds,
+                                               session.version)
                 self._kept(session, parts)
         except LockTimeout:
             raise self._busy() from None

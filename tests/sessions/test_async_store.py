@@ -176,6 +176,42 @@ def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: 
     assert _read_back(sqlite_path, ids) == [([b"a"], 1), ([b"b"], 2), ([b"0"], 0), ([b"d"], 4)]
 
 
+def test_sqlite_two_failing_changes_fail_alone_and_the_rest_commit(sqlite_path: Path,
+                                                                    fsync_on: str) -> None:
+    ids = _ids(5)
+    s = _sqlite_with(sqlite_path, ids)
+
+    def failing(k: int) -> Callable[[sqlite3.Connection], None]:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE sessions SET version = 99 WHERE id = ?", (ids[k],))
+            raise RuntimeError(f"refused {k}")
+        return run
+
+    async def main() -> list[Any]:
+        return list(await asyncio.gather(
+            s._write_async(failing(0)), s.save_async(ids[1], [b"b"], 60, version=2),
+            s._write_async(failing(2)), s.save_async(ids[3], [b"d"], 60, version=4),
+            s.save_async(ids[4], [b"e"], 60, version=5), return_exceptions=True))
+
+    outcomes = asyncio.run(main())
+    s.close()
+    assert [str(o) if o else None for o in outcomes] == ["refused 0", None, "refused 2", None,
+                                                        None]
+    assert _read_back(sqlite_path, ids) == [([b"0"], 0), ([b"b"], 2), ([b"0"], 0), ([b"d"], 4),
+                                            ([b"e"], 5)]
+
+
+def test_sqlite_an_fsync_after_close_syncs_by_path_and_keeps_no_descriptor(
+        sqlite_path: Path) -> None:
+    s = _sqlite_with(sqlite_path, [SID])
+    s.save(SID, [b"x"], 60, version=1)
+    other = SqliteStore(sqlite_path, "FULL")  # keeps the WAL in place after s closes
+    s.close()
+    s._fsync_wal()
+    assert s._wal_fd is None
+    other.close()
+
+
 def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
         sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_module, "INLINE_FSYNC_SECONDS", -1.0)  # a slow disk

@@ -294,7 +294,9 @@ class SqliteStore:
         self._unsynced: list[_Change] = []  # committed on a loop, waiting for the fsync
         self._syncing = threading.Condition(self._guard)  # the sync thread waits here
         self._syncer: threading.Thread | None = None
-        self._wal_fd: int | None = None  # the WAL, kept open for fsyncs
+        self._wal_fd: int | None = None  # the WAL, kept open for fsyncs (until `close`)
+        self._wal_lock = threading.Lock()  # held by an fsync, and by `close` closing the WAL
+        self._wal_closed = False
         self.fsync_seconds = 0.0  # a moving average of the WAL's fsyncs (see `_flush`)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -506,15 +508,20 @@ class SqliteStore:
         connection to the database closes, and this store keeps its own open until
         `close`. Each system call hands the GIL back and waits to take it again from the
         busy event loop; one call instead of three per fsync."""
-        with self._guard:
+        with self._wal_lock:  # `close` waits for the fsync before it closes the file
             if self._wal_fd is None:
                 try:
-                    self._wal_fd = os.open(self.path.with_name(self.path.name + "-wal"),
-                                           os.O_RDONLY)
+                    fd = os.open(self.path.with_name(self.path.name + "-wal"), os.O_RDONLY)
                 except FileNotFoundError:  # checkpointed and removed: in the file now
                     return
-            fd = self._wal_fd
-        _datasync(fd)
+                if self._wal_closed:  # a late commit after `close`: sync it, keep nothing
+                    try:
+                        _datasync(fd)
+                    finally:
+                        os.close(fd)
+                    return
+                self._wal_fd = fd
+            _datasync(self._wal_fd)
 
     def _writes(self) -> None:
         """The writer thread: commit whatever is queued, in groups, until the store closes
@@ -567,7 +574,8 @@ class SqliteStore:
                 if failed is None:
                     db.execute("COMMIT")
                     return
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # (SQLite may have rolled it back already)
+                    db.execute("ROLLBACK")
                 todo = [change for change in todo if change is not failed]
         except Exception as err:
             if db.in_transaction:
@@ -681,9 +689,11 @@ class SqliteStore:
         for thread in (self._writer, self._syncer):
             if thread is not None:
                 thread.join(BUSY_TIMEOUT_MS / 1000)
-        if self._wal_fd is not None:
-            os.close(self._wal_fd)
-            self._wal_fd = None
+        with self._wal_lock:
+            self._wal_closed = True
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
         if self._checkpointer is not None:
             self._checkpointer.join(10)
         conn = getattr(self._local, "db", None)
