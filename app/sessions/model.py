@@ -5,10 +5,9 @@ spec, a table of arrays) followed by the arrays' raw little-endian bytes, so par
 survive a store round trip bit for bit and decoding is a JSON parse plus zero-copy views.
 The parts split what changes at different rates — the core (parameters, optimiser state:
 every step), the data, the undo stacks and the initial parameters (on edits), the loss
-history in chunks of
-`CHUNK_POINTS` (a step changes the last one) — and a save writes only the parts that
-changed (`unsaved`): a step on a session with 20,000 points of history rewrites a few
-kilobytes, not the whole history.
+history in chunks of `CHUNK_POINTS` (a step changes the last one) — and a save writes only
+the parts that changed (`unsaved`): a step on a session with 20,000 points of history
+rewrites a few kilobytes, not the whole history.
 """
 
 from __future__ import annotations
@@ -202,10 +201,9 @@ def dumps(s: Session) -> list[bytes]:
 
     Only the core is packed on every call. The data, the stacks and the initial
     parameters rarely change — a training step changes none — so each is packed once and
-    its bytes kept
-    on the session, reused while the objects they were packed from are the same (`is`,
-    not equality: arrays are never changed in place); a history's full chunks are reused
-    while the history only grows.
+    its bytes kept on the session, reused while the objects they were packed from are the
+    same (`is`, not equality: arrays are never changed in place); a history's full chunks
+    are reused while the history only grows.
     """
     data = _section(s, "data", (s.inputs, s.targets, s.problem), _pack_data)
     undo = _section(s, "undo", (*s.undo, None, *s.redo), _pack_undo)
@@ -521,17 +519,21 @@ def _sections(blob: bytes) -> list[bytes]:
 
 def loads(parts: Sequence[bytes]) -> Session:
     """Rebuild a session from `dumps` output (or from the one blob of formats 3 and 4)."""
+    data_part: bytes | None = None  # the data and undo parts, when apart from the core
+    undo_part: bytes | None = None
     if len(parts) == 1:  # formats 3 and 4: the history is among the core's arrays
-        sections, series = _sections(parts[0]), list[bytes]()
+        sections = _sections(parts[0])
         blobs = sections if len(sections) == 1 else [sections[0], sections[2]]
-    else:  # format 5
-        sections, series = [parts[1], parts[2], parts[0]], list(parts[4:])
+        if len(sections) == 3:
+            data_part, undo_part = sections[0], sections[1]
+    else:  # format 5: core, data, undo, initial, then the histories' chunks
+        data_part, undo_part = parts[1], parts[2]
         blobs = [parts[1], parts[0], parts[3]]
     meta: dict[str, Any] = {}
     data: dict[str, NDArray[Any]] = {}
     aliases: dict[str, str] = {}
-    if len(sections) == 3:
-        undo, redo = _unpack_undo(sections[1])
+    if undo_part is not None:
+        undo, redo = _unpack_undo(undo_part)
     for part in blobs:
         part_meta, part_data = _unpack_blob(part)
         aliases.update(part_meta.pop("aliases", {}))
@@ -539,15 +541,17 @@ def loads(parts: Sequence[bytes]) -> Session:
         data.update(part_data)
     for name, target in aliases.items():
         data[name] = data[target].copy()
-    if len(sections) == 1:  # format 3: the stacks' metas in the one header
+    if undo_part is None:  # format 3: the stacks' metas in the one header
         specs = [spec_from_dict(d) for d in meta["specs"]]
         undo = [_snapshot_from(m, data, specs) for m in meta["undo"]]
         redo = [_snapshot_from(m, data, specs) for m in meta["redo"]]
     div = meta["divergence"]
-    if "series" in meta:  # format 5
+    chunks: tuple[Sequence[bytes], Sequence[bytes]] | None = None  # format 5's histories
+    if "series" in meta:
         count = meta["series"][0]
-        data["history_steps"], data["history_losses"] = _unpack_series(series[:count])
-        data["test_steps"], data["test_losses"] = _unpack_series(series[count:])
+        chunks = (parts[4 : 4 + count], parts[4 + count :])
+        data["history_steps"], data["history_losses"] = _unpack_series(chunks[0])
+        data["test_steps"], data["test_losses"] = _unpack_series(chunks[1])
     legacy_test = history.of(meta.get("test_steps", []), meta.get("test_losses", []))  # format 3
     session = Session(
         id=meta["id"], spec=spec_from_dict(meta["spec"]),
@@ -566,14 +570,13 @@ def loads(parts: Sequence[bytes]) -> Session:
         test_losses=data.get("test_losses", legacy_test[1]),
         undo=undo, redo=redo,
     )
-    if len(sections) == 3:  # the data and undo parts as read: the next save reuses them
+    if data_part is not None and undo_part is not None:  # as read: the next save reuses them
         session.packed["data"] = ((session.inputs, session.targets, session.problem),
-                                  sections[0])
-        session.packed["undo"] = ((*session.undo, None, *session.redo), sections[1])
-    if "series" in meta:
+                                  data_part)
+        session.packed["undo"] = ((*session.undo, None, *session.redo), undo_part)
+    if chunks is not None:
         session.packed["initial"] = (session.initial, parts[3])
-        count = meta["series"][0]
         session.packed["history"] = ((session.history_steps, session.history_losses),
-                                     series[:count])
-        session.packed["test"] = ((session.test_steps, session.test_losses), series[count:])
+                                     list(chunks[0]))
+        session.packed["test"] = ((session.test_steps, session.test_losses), list(chunks[1]))
     return session

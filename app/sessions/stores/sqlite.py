@@ -333,10 +333,15 @@ class SqliteStore:
         first page (truncated if the file grew past `WAL_MAX_FRAMES`)."""
         _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames > WAL_LIMIT_FRAMES:
-            wal = self.path.with_name(self.path.name + "-wal")
-            with suppress(OSError):
-                big = wal.stat().st_size > WAL_MAX_FRAMES * PAGE_BYTES
-                self._restart_wal(conn, "TRUNCATE" if big else "RESTART")
+            try:
+                big = self._wal_path.stat().st_size > WAL_MAX_FRAMES * PAGE_BYTES
+            except OSError:  # gone meanwhile: nothing to empty
+                big = False
+            self._restart_wal(conn, "TRUNCATE" if big else "RESTART")
+
+    @property
+    def _wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
 
     def _restart_wal(self, conn: sqlite3.Connection, mode: str) -> None:
         """Finish the checkpoint so that the next commit starts the WAL again (`RESTART`,
@@ -509,19 +514,20 @@ class SqliteStore:
         `close`. Each system call hands the GIL back and waits to take it again from the
         busy event loop; one call instead of three per fsync."""
         with self._wal_lock:  # `close` waits for the fsync before it closes the file
-            if self._wal_fd is None:
-                try:
-                    fd = os.open(self.path.with_name(self.path.name + "-wal"), os.O_RDONLY)
-                except FileNotFoundError:  # checkpointed and removed: in the file now
-                    return
-                if self._wal_closed:  # a late commit after `close`: sync it, keep nothing
-                    try:
-                        _datasync(fd)
-                    finally:
-                        os.close(fd)
-                    return
-                self._wal_fd = fd
-            _datasync(self._wal_fd)
+            if self._wal_fd is not None:
+                _datasync(self._wal_fd)
+                return
+            try:
+                fd = os.open(self._wal_path, os.O_RDONLY)
+            except FileNotFoundError:  # checkpointed and removed: in the file now
+                return
+            try:
+                _datasync(fd)
+            finally:
+                if self._wal_closed:  # a late commit after `close`: keep nothing open
+                    os.close(fd)
+                else:
+                    self._wal_fd = fd
 
     def _writes(self) -> None:
         """The writer thread: commit whatever is queued, in groups, until the store closes
