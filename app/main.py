@@ -19,6 +19,7 @@ from app.sessions.service import SessionService
 from app.sessions.stores import open_store
 from app.settings import Settings, get_settings
 from app.web import routes as web
+from app.web import templating
 
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 DESCRIPTION = """See how a neural network learns: every number of the forward pass, of
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.sweep()
+        templating.environment()  # compiled now: among the objects frozen next
         settle_garbage_collector()
         yield
         training.shutdown()

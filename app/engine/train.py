@@ -174,13 +174,9 @@ class Trainer:
         np.take(self.y, rows, axis=0, out=v.y)
         return v
 
-    def full_loss(self) -> float:
-        """Return the loss over all the data for the current parameters."""
-        with np.errstate(all="ignore"):
-            return self._all_loss()
-
     def _all_loss(self) -> float:
-        """`full_loss`, for callers already under `np.errstate(all="ignore")`."""
+        """Return the loss over all the data for the current parameters (callers run it
+        under `np.errstate(all="ignore")`)."""
         a = self._forward(self.full)
         return self.loss.fast(self.full.z[-1], a, self.y, self.full.g[-1])
 

@@ -532,8 +532,10 @@ class SessionService:
         cost = rows * s.spec.parameter_count()
         return max(1, min(self.settings.max_iterations, int(self.settings.compute_budget // cost)))
 
-    def play_frame(self, session_id: str, seconds: float, start: bool) -> StepOutcome | None:
-        """Train for one frame of play (`seconds` of compute); None when play was paused.
+    def play_frame(self, session_id: str, seconds: Callable[[Session], float],
+                   start: bool) -> StepOutcome | None:
+        """Train for one frame of play (`seconds(session)` of compute, decided on the
+        session as it is under the lock); None when play was paused.
 
         `start` marks the session as playing (the Play button); later frames train only
         while it still is, so Pause in any tab stops every tab's frames.
@@ -547,7 +549,7 @@ class SessionService:
                 s.playing = False
                 result["playing"] = False
                 return
-            self._train(s, self.allowed_iterations(s), result, seconds)
+            self._train(s, self.allowed_iterations(s), result, seconds(s))
             if s.status == "diverged":
                 s.playing = False
 

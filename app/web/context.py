@@ -89,7 +89,7 @@ NEEDS: dict[str, set[str]] = {  # what each block of session.html reads, beyond 
     "matrices": {"layers"},
     "diagnostics": {"diagnostics"},
     "distributions": {"distributions"},
-    "columns": {"diagram", "outputs", "curve"},
+    "columns": {"diagram", "curve"},  # compare.html: its outputs come with the diagram
 }
 EVERYTHING = set().union(*NEEDS.values())
 
@@ -128,12 +128,14 @@ def build(service: SessionService, s: Session, v: View, base_url: str = "",
         "panels": recipes.PANELS,
         "max_neurons": service.settings.max_neurons,
     }
-    key = memo.parameters_key(s.parameters)
+    key = (memo.parameters_key(s.parameters)
+           if wanted & {"diagnostics", "symmetry", "diagram"} else None)
     if "diagnostics" in wanted:
         ctx.update(_diagnostics(service, s, tr, v, key))
     elif wanted & {"symmetry", "diagram"}:
-        symmetry = _symmetry(s, key)
-        ctx["symmetry"], ctx["symmetric"] = symmetry, any(y.groups for y in symmetry)
+        ctx["symmetry"] = _symmetry(s, key)
+    if "symmetry" in ctx:
+        ctx["symmetric"] = any(y.groups for y in ctx["symmetry"])
     if wanted & {"diagram", "outputs", "distributions"}:
         full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
         ctx["outputs"] = full.forward[-1].a
@@ -193,10 +195,9 @@ def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View,
     if small or v.gradcheck:
         diag = service.diagnostics(s)  # the same trace, symmetry, activity and sizes, checked
         return {"diag": diag, "symmetry": diag.symmetry, "activity": diag.activity,
-                "gradients": diag.gradients, "symmetric": any(y.groups for y in diag.symmetry)}
-    symmetry = _symmetry(s, key)
-    return {"diag": None, "symmetry": symmetry, "activity": activity(tr),
-            "gradients": gradient_norms(tr), "symmetric": any(y.groups for y in symmetry)}
+                "gradients": diag.gradients}
+    return {"diag": None, "symmetry": _symmetry(s, key), "activity": activity(tr),
+            "gradients": gradient_norms(tr)}
 
 
 PLANE_PX = 300  # the output map's side on the page

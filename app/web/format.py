@@ -61,27 +61,9 @@ def nums(values: NDArray[np.float64], decimals: int = 7) -> list[str]:
     return text[1:-1].split("\0")
 
 
-def shown_as_num(html: str, decimals: int) -> str:
-    """Return markup whose cells' texts were formatted `%.<decimals>f` with `num`'s forms:
-    − for minus, no −0.000…, NaN, ±∞. A cell's text is what follows `">`, and nothing
-    else there starts with a minus or reads nan or inf."""
-    if "-" in html:
-        html = html.replace('">-', '">−')
-        zero = f"{0.0:.{decimals}f}"
-        html = html.replace(f'">−{zero}<', f'">{zero}<')
-    if "nan<" in html or "inf<" in html:
-        html = html.replace('">nan<', '">NaN<').replace('">−nan<', '">NaN<')
-        html = html.replace('">inf<', '">∞<').replace('">−inf<', '">−∞<')
-    return html
-
-
-def exact(value: float | None) -> str:
-    """Return the shortest representation that round-trips (for hover titles)."""
-    return "—" if value is None else repr(float(value))
-
-
 def colour(value: float, scale: float) -> str:
-    """Return the palette colour of value relative to ±scale, as an rgb() string."""
+    """Return the palette colour of value relative to ±scale, as an rgb() string (the
+    readable definition `colours` computes in bulk, and is tested against)."""
     t = max(-1.0, min(1.0, value / scale)) if math.isfinite(value) and scale > 0 else 0.0
     end = POSITIVE if t >= 0 else NEGATIVE
     k = abs(t)

@@ -24,7 +24,7 @@ import numpy as np
 from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
-from .format import colours, num, nums, scale_of, shown_as_num, sub, sup
+from .format import colours, num, nums, scale_of, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
@@ -73,18 +73,15 @@ class Grid:
 
     @cached_property
     def body(self) -> Markup:
-        """Return the table's body rows, each headed by its label (one formatting pass:
-        the numbers shown are formatted in it too, then given `num`'s signs)."""
+        """Return the table's body rows, each headed by its label (one formatting pass)."""
         w = self.shape[1]
-        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.values,
+        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.texts,
                     strict=True)
         args: list[object] = []
         for label in self.row_labels:
             args.append(escape(label))
             args.extend(chain.from_iterable(islice(cells, w)))
-        cell = CELL.replace(">%s</td>", f">%.{self.decimals}f</td>")
-        html = (ROW % ("%s", cell * w) * len(self.row_labels)) % tuple(args)
-        return Markup(shown_as_num(html, self.decimals))
+        return Markup((ROW % ("%s", CELL * w) * len(self.row_labels)) % tuple(args))
 
 
 Namer = Callable[[int], list[str]]  # rows shown → each cell's name (escaped), row-major

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -12,17 +11,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from app.paths import TEMPLATES_DIR
 
 WARM = ("session.html", "partials/macros.html")  # the templates nearly every request renders
-_guard = threading.Lock()
-
-
-def environment() -> Environment:
-    """Return the shared environment (templates are compiled once per process)."""
-    with _guard:  # the first requests often come many at once: one of them compiles
-        return _environment()
 
 
 @lru_cache(maxsize=1)
-def _environment() -> Environment:
+def environment() -> Environment:
+    """Return the shared environment: templates compiled once per process, at startup
+    (`app.main`'s lifespan builds it before the app's objects are frozen)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR),
                       autoescape=select_autoescape(["html"]), auto_reload=False)
     for name in WARM:

@@ -98,9 +98,9 @@ def play(session_id: str, request: Request, service: Service, form: Fields) -> H
     frame = int(forms.number(form.get("frame", 0), "frame", integer=True, low=0))
     started = time.perf_counter()
     heavy, players = PLAYERS.frame(session_id)
-    maps = service.get(session_id).problem is not None  # decoded once per process: cheap
-    seconds = play_seconds(maps, players, view.speed)
-    outcome = service.play_frame(session_id, seconds, start=frame == 0)
+    outcome = service.play_frame(
+        session_id, lambda s: play_seconds(s.problem is not None, players, view.speed),
+        start=frame == 0)
     if outcome is None:  # paused (maybe in another tab): show everything as it stands
         return render_panels(request, service, service.get(session_id), view, EVERY)
     s = outcome.session

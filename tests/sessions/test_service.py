@@ -87,9 +87,9 @@ def test_training_requests_in_quick_succession_share_one_undo_entry() -> None:
 def test_play_frames_coalesce_into_one_undo_entry() -> None:
     service = _service()
     sid = service.create({"example": "origin"}).id
-    service.play_frame(sid, 0.01, start=True)
+    service.play_frame(sid, lambda s: 0.01, start=True)
     for _ in range(3):
-        service.play_frame(sid, 0.01, start=False)
+        service.play_frame(sid, lambda s: 0.01, start=False)
     s = service.get(sid)
     assert [u.label for u in s.undo] == ["play"]
     assert s.progress.step > 0
@@ -98,10 +98,10 @@ def test_play_frames_coalesce_into_one_undo_entry() -> None:
 def test_pause_stops_later_frames() -> None:
     service = _service()
     sid = service.create({"example": "origin"}).id
-    service.play_frame(sid, 0.01, start=True)
+    service.play_frame(sid, lambda s: 0.01, start=True)
     service.set_playing(sid, False)
     step = service.get(sid).progress.step
-    assert service.play_frame(sid, 0.01, start=False) is None
+    assert service.play_frame(sid, lambda s: 0.01, start=False) is None
     assert service.get(sid).progress.step == step
 
 
