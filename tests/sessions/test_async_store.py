@@ -90,6 +90,19 @@ def _holder(store: InlineStore, session_id: str) -> tuple[threading.Thread, thre
 
 
 # ---------------------------------------------------------------------- SQLite batches
+def _count_batches(s: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Return the list each transaction of `s` appends its number of changes to."""
+    batches: list[int] = []
+    transaction = s._transaction
+
+    def counting(db: sqlite3.Connection, batch: list[Any]) -> None:
+        batches.append(len(batch))
+        transaction(db, batch)
+
+    monkeypatch.setattr(s, "_transaction", counting)
+    return batches
+
+
 def test_sqlite_gathered_saves_all_land_with_their_exact_blobs_and_versions(
         sqlite_path: Path, fsync_on: str) -> None:
     ids = _ids(8)
@@ -108,14 +121,7 @@ def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
         sqlite_path: Path, monkeypatch: pytest.MonkeyPatch, fsync_on: str) -> None:
     ids = _ids(8)
     s = _sqlite_with(sqlite_path, ids)
-    batches: list[int] = []
-    transaction = s._transaction
-
-    def counting(db: sqlite3.Connection, batch: list[Any]) -> None:
-        batches.append(len(batch))
-        transaction(db, batch)
-
-    monkeypatch.setattr(s, "_transaction", counting)
+    batches = _count_batches(s, monkeypatch)
 
     async def main() -> None:
         await asyncio.gather(*(s.save_async(i, [b"1"], 60, version=1) for i in ids))
@@ -123,6 +129,74 @@ def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
     asyncio.run(main())
     s.close()
     assert batches == [8]
+
+
+async def _save_after(s: SqliteStore, session_id: str, turns: int) -> None:
+    """Save after letting the loop run `turns` turns."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    await s.save_async(session_id, [b"1"], 60, version=1)
+
+
+def test_sqlite_saves_arriving_over_a_few_loop_turns_share_one_transaction(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch, fsync_on: str) -> None:
+    monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 3600.0)  # turns decide, not time
+    ids = _ids(9)
+    s = _sqlite_with(sqlite_path, ids)
+    batches = _count_batches(s, monkeypatch)
+
+    async def main() -> None:  # three saves a turn, over three turns: the group grows
+        await asyncio.gather(*(_save_after(s, i, k % 3) for k, i in enumerate(ids)))
+
+    asyncio.run(main())
+    s.close()
+    assert batches == [9]
+    assert [version for _, version in _read_back(sqlite_path, ids)] == [1] * 9
+
+
+def test_sqlite_a_growing_group_commits_after_its_last_turn_or_its_time(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _ids(12)
+    s = _sqlite_with(sqlite_path, ids)
+    batches = _count_batches(s, monkeypatch)
+
+    async def main() -> None:  # one more save every turn, for twelve turns
+        await asyncio.gather(*(_save_after(s, i, k) for k, i in enumerate(ids)))
+
+    monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 3600.0)
+    asyncio.run(main())
+    by_turns = list(batches)
+    batches.clear()
+    monkeypatch.setattr(sqlite_module, "GROUP_TURNS", 100)
+    monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 0.0)  # waited long enough at once
+    asyncio.run(main())
+    s.close()
+    assert sum(by_turns) == 12
+    assert len(by_turns) > 1
+    assert max(by_turns) <= 1 + sqlite_module.GROUP_TURNS
+    assert sum(batches) == 12
+    assert max(batches) <= 2
+
+
+def test_sqlite_a_lone_save_commits_on_the_next_loop_turn(
+        sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "INLINE_FSYNC_SECONDS", 3600.0)  # on the loop
+    monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 3600.0)
+    s = _sqlite_with(sqlite_path, [SID])
+
+    async def main() -> int:
+        save = asyncio.ensure_future(s.save_async(SID, [b"1"], 60, version=1))
+        turns = 0
+        while not save.done():
+            await asyncio.sleep(0)
+            turns += 1
+        await save
+        return turns
+
+    turns = asyncio.run(main())
+    s.close()
+    assert turns <= 3  # queued; committed and fsynced; resumed — no turn spent waiting
+    assert _read_back(sqlite_path, [SID]) == [([b"1"], 1)]
 
 
 def test_sqlite_gathered_saves_return_only_after_an_fsync_of_their_commit(

@@ -8,11 +8,13 @@ kept a session in one blob, `sessions.blob`; it is read as one part, and emptied
 session's next save. Each thread has its own connection for reading.
 
 Writes: a thread's write (`_write`) goes to the writer thread, which takes every write
-queued so far, runs them in one transaction (each in its own savepoint, so one change that
-fails takes back only itself), commits them with one fsync and wakes their threads. A
+queued so far, runs them in one transaction (a change that fails fails alone: the others
+run again without it), commits them with one fsync and wakes their threads. A
 coroutine's write (`save_async`, a short step on the event loop) never leaves its loop:
-the writes that one turn of the loop queues share one transaction, committed on the loop
-without an fsync (microseconds), then the WAL is fsynced before their coroutines resume.
+the writes that the loop queues share one transaction — a group that grows from one turn
+of the loop to the next waits a few turns for the requests still on their way
+(`_gather`) — committed on the loop without an fsync (microseconds), then the WAL is
+fsynced before their coroutines resume.
 That fsync runs on the loop itself while fsyncs are quick (a recent average under
 `INLINE_FSYNC_SECONDS`: a fraction of a millisecond on an SSD, less than handing the
 batch to a thread and waking the loop again costs it); on a slow disk the sync thread
@@ -82,6 +84,8 @@ _datasync = getattr(os, "fdatasync", os.fsync)  # flushes data and size, not tim
 LOCK_STRIPES = 1 << 20  # bytes of the lock file that session locks hash onto
 WRITER_BYTE = LOCK_STRIPES  # the byte a group commit holds: one writer of all processes
 INLINE_FSYNC_SECONDS = 0.001  # fsyncs this quick on average run on the event loop
+GROUP_TURNS = 3  # turns of the loop a growing group commit waits for more changes, at most
+GROUP_SECONDS = 0.005  # nor longer than this since its first change
 FSYNC_WEIGHT = 0.25  # the latest fsync's weight in that average
 _OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", None)
 _FLOCK = "hhqqi4x"  # struct flock on Linux: type, whence, start, len, pid (0 for OFD)
@@ -419,11 +423,30 @@ class SqliteStore:
         pending = self._pending.setdefault(loop, [])  # only this loop's thread adds
         pending.append(change)
         if len(pending) == 1:
-            loop.call_soon(self._flush, loop, time.monotonic() + BUSY_TIMEOUT_MS / 1000)
+            loop.call_soon(self._gather, loop, 1, 0, time.monotonic())
         await change.future  # type: ignore[misc]  # set just above
         if change.error is not None:
             raise change.error
         return change.result
+
+    def _gather(self, loop: asyncio.AbstractEventLoop, seen: int, turns: int,
+                since: float) -> None:
+        """Let the loop's group grow before it commits: while the last turn of the loop
+        added changes to it (`seen` were there before), wait one more turn — at most
+        `GROUP_TURNS` more, and not once the first change has waited `GROUP_SECONDS`.
+
+        Under load the requests in flight arrive over a few turns: a group that waits
+        for them shares one transaction and one fsync among all of them, not among the
+        few that one turn ran — 16 concurrent steps committed ~6 at a time before, all
+        16 now, for ~0.05 ms less CPU each (`python -m bench api`). A lone change, or a
+        group that stopped growing, commits at once: no wait when the loop is idle.
+        """
+        count = len(self._pending.get(loop, ()))
+        if (count > seen and turns < GROUP_TURNS
+                and time.monotonic() - since < GROUP_SECONDS):
+            loop.call_soon(self._gather, loop, count, turns + 1, since)
+            return
+        self._flush(loop, since + BUSY_TIMEOUT_MS / 1000)
 
     def _flush(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Commit the changes the loop queued (on the loop): take this process's writer
@@ -556,7 +579,7 @@ class SqliteStore:
                 loop.call_soon_threadsafe(_settle, futures)
 
     def _commit(self, batch: list[_Change], db: sqlite3.Connection) -> None:
-        """Run each change in its own savepoint, then commit them all at once."""
+        """Run the batch in one transaction (`_transaction`) under the writer locks."""
         try:
             # Writers of other processes queue on a byte of the lock file, polled every
             # 0.1–2 ms, instead of in SQLite's busy handler (sleeps of up to 100 ms).
