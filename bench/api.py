@@ -77,15 +77,20 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     """Return the user + system CPU seconds a process and its live descendants have used
     (Linux /proc): uvicorn's workers and the training pool count as the server."""
-    total = 0.0
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """Return the user + system CPU seconds of the process and of each live descendant."""
+    used = {}
     for one in _tree(pid):
         try:
             stat = Path(f"/proc/{one}/stat").read_text()
         except OSError:
             continue  # ended meanwhile
         fields = stat[stat.rindex(")") + 2:].split()  # fields from the 3rd (state) on
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        used[one] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
 
 
 def _tree(pid: int) -> list[int]:
@@ -259,6 +264,7 @@ class Outcome:
     seconds: float  # the measured window, until its last request finished
     server_cpu: float  # server CPU seconds during the window
     client_cpu: float  # load generator CPU seconds during the window
+    busiest_share: float = 0.0  # the busiest server process's share of server_cpu
     busy_latencies: list[float] = field(default_factory=list)
     busy_statuses: dict[int, int] = field(default_factory=dict)
     busy_bodies: list[bytes] = field(default_factory=list)
@@ -301,21 +307,24 @@ async def _scenario(sc: Scenario, port: int, server_pid: int) -> Outcome:
         busy = asyncio.ensure_future(
             _loop(busy_conn, sc.busy, now, end, busy_lat, busy_st, busy_bodies))
 
-    async def window() -> tuple[float, float, float]:
+    async def window() -> tuple[float, dict[int, float], float]:
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
-        return time.perf_counter(), cpu_seconds(server_pid), time.process_time()
+        return time.perf_counter(), cpu_by_process(server_pid), time.process_time()
 
     marker = asyncio.ensure_future(window())
     await asyncio.gather(*(_loop(c, call, start, end, latencies, statuses, limit=sc.limit)
                            for c, call in zip(conns, sc.calls, strict=True)))
     mark = await marker
     seconds = time.perf_counter() - mark[0]
-    server, client = cpu_seconds(server_pid) - mark[1], time.process_time() - mark[2]
+    used = cpu_by_process(server_pid)
+    by_process = [used[p] - mark[1].get(p, 0.0) for p in used]
+    server, client = sum(by_process), time.process_time() - mark[2]
     if busy is not None:
         await busy  # its last request began before the window closed
     for c in [*conns, busy_conn]:
         c.close()
-    return Outcome(sc.name, latencies, dict(statuses), seconds, server, client, busy_lat,
+    return Outcome(sc.name, latencies, dict(statuses), seconds, server, client,
+                   max(by_process, default=0.0) / server if server > 0 else 0.0, busy_lat,
                    dict(busy_st), busy_bodies)
 
 
@@ -440,6 +449,7 @@ def figures(o: Outcome) -> dict[str, Any]:
         "max_ms": float(lat.max()) if lat.size else float("nan"),
         "server_cpu_seconds": o.server_cpu, "client_cpu_seconds": o.client_cpu,
         "server_cpu_ms_per_request": 1e3 * o.server_cpu / max(1, len(o.latencies)),
+        "busiest_process_cpu_share": o.busiest_share,
     }
     if o.busy_latencies:
         runs = [json.loads(b) for b in o.busy_bodies if b.startswith(b"{")]
@@ -553,6 +563,11 @@ def run() -> Report:
             f"busy session: {busy.get('requests', 0)} requests, iterations run "
             f"{busy.get('iterations_run')}, statuses {busy.get('statuses')}; the load "
             f"generator used at most {client:.0%} of a core.")
+        if workers > 1:  # the kernel hands each keep-alive connection to one worker
+            shares = ", ".join(f"{r['scenario']} {r['busiest_process_cpu_share']:.0%}"
+                               for r in results[1:5])
+            notes.append(f"{label} the busiest worker's share of the server's CPU: {shares} "
+                         "(50 % = the connections evenly spread).")
         bad = {r["scenario"]: r["statuses"] for r in results[:6] if r["ok"] != r["requests"]}
         if bad:
             notes.append(f"{label} not every request succeeded: {bad}.")
