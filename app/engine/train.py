@@ -118,6 +118,10 @@ class Trainer:
         self.opt_step = OPTIMIZERS[spec.optimizer.name].step
         self.hyper = prepare(spec.optimizer)
         self.update_plan = list(zip(self.aug, self.grads, self.steps, strict=True))
+        # The parameters the buffers hold after the last run, and their loss over all the
+        # data: `self.full` holds that forward pass (see `run`).
+        self._holds: Parameters | None = None
+        self._holds_loss = math.nan
 
     def floats(self) -> int:
         """Return about how many float64 values the buffers hold (the memory ÷ 8)."""
@@ -142,15 +146,20 @@ class Trainer:
                 copyto(feed, act)  # the next layer's input, beside its column of ones
         return v.a[-1]
 
-    def _step(self, v: _Views, state: OptimizerState) -> float:
-        """Take one update on the rows loaded in `v`; return the batch loss before it."""
+    def _step(self, v: _Views, state: OptimizerState, computed: float | None = None) -> float:
+        """Take one update on the rows loaded in `v`; return the batch loss before it
+        (`computed`: `v` already holds the forward pass and the loss's gradient, and this
+        is the loss)."""
         dot, copyto = np.dot, np.copyto
-        for a_in, w, z, act, fwd, feed in v.forward_plan:  # as _forward, inlined: hot path
-            dot(a_in, w, z)
-            fwd(z, act)
-            if feed is not None:
-                copyto(feed, act)
-        value = self.loss.fast(v.z[-1], v.a[-1], v.y, v.g[-1])
+        if computed is None:
+            for a_in, w, z, act, fwd, feed in v.forward_plan:  # as _forward, inlined
+                dot(a_in, w, z)
+                fwd(z, act)
+                if feed is not None:
+                    copyto(feed, act)
+            value = self.loss.fast(v.z[-1], v.a[-1], v.y, v.g[-1])
+        else:
+            value = computed
         for z, act, g, d, bwd, a_in_t, grad, w_t, g_below in v.backward_plan:
             if bwd is not None:
                 bwd(z, act, g, d)  # δ = ∂loss/∂a · ∂a/∂z (None: the loss wrote δ)
@@ -188,17 +197,26 @@ class Trainer:
         iterations: int,
         deadline: float | None = None,
     ) -> RunResult:
-        """Train up to `iterations` updates (stopping at `deadline`, a perf_counter time)."""
-        for w, t in zip(self.aug, params, strict=True):
-            w[0] = t.biases
-            w[1:] = t.weights
+        """Train up to `iterations` updates (stopping at `deadline`, a perf_counter time).
+
+        A run ends with the forward pass over all the data (the loss it reports), so when
+        the next run starts from the very parameters this one returned — a session stepped
+        again — the buffers already hold them and that pass: neither is computed again.
+        """
+        primed = params is self._holds  # (None while a run is under way)
+        self._holds = None
+        if not primed:
+            for w, t in zip(self.aug, params, strict=True):
+                w[0] = t.biases
+                w[1:] = t.weights
         aug_state = _augment_state(self.spec, state, self.aug)
         start = progress.step
         history: dict[int, float] = {}  # step -> loss over all the data after it
         good = _Checkpoint.take(self.aug, aug_state, progress)  # last state known finite
         diverged_at: int | None = None
         with np.errstate(all="ignore"):
-            ended = self._loop(aug_state, progress, iterations, deadline, history, good)
+            ended = self._loop(aug_state, progress, iterations, deadline, history, good,
+                               self._holds_loss if primed else None)
             if isinstance(ended, _Checkpoint):  # non-finite: find where, from `good`
                 progress, diverged_at = self._replay(ended, aug_state)
                 final = self._all_loss()
@@ -209,16 +227,18 @@ class Trainer:
         points = [(s, v) for s, v in sorted(history.items())
                   if start < s <= progress.step and math.isfinite(v)]
         new_params = tuple(Transition(w[1:].copy(), w[0].copy()) for w in self.aug)
+        self._holds, self._holds_loss = new_params, final  # `self.full` holds their pass
         run = progress.step - start
         return RunResult(new_params, _split_state(aug_state), progress, run,
                          diverged_at is None and run < iterations, final,
                          [s for s, _ in points], [v for _, v in points], diverged_at)
 
     def _loop(self, state: OptimizerState, progress: Progress, iterations: int,
-              deadline: float | None, history: dict[int, float],
-              good: _Checkpoint) -> tuple[Progress, float] | _Checkpoint:
+              deadline: float | None, history: dict[int, float], good: _Checkpoint,
+              computed: float | None = None) -> tuple[Progress, float] | _Checkpoint:
         """Run the steps; return the progress and the loss over all the data after them,
-        or the checkpoint to replay from on trouble (called under np.errstate)."""
+        or the checkpoint to replay from on trouble (called under np.errstate).
+        `computed`: the full-data loss whose forward pass `self.full` holds already."""
         step, epoch, cursor = progress.step, progress.epoch, progress.cursor
         full = self.size >= self.n
         order = None if full else epoch_order(self.spec, self.n, epoch)
@@ -232,7 +252,8 @@ class Trainer:
                     return good._with_limit(here)
                 good = _Checkpoint.take(self.aug, state, here)
             if full:
-                value = self._step(self.full, state)
+                value = self._step(self.full, state, computed)
+                computed = None
                 history[step] = value  # the loss before this update = after the last one
             else:
                 assert order is not None

@@ -271,6 +271,45 @@ def test_a_split_run_continues_the_history(small_problem: Problem) -> None:
     assert first.history_losses + second.history_losses == whole.history_losses
 
 
+def _copied(params: Parameters) -> Parameters:
+    """Return equal parameters in new arrays (what a trainer has never seen)."""
+    return tuple(Transition(t.weights.copy(), t.biases.copy()) for t in params)
+
+
+def _same_report(a: RunResult, b: RunResult) -> bool:
+    """Return True when two runs ended in the same place and reported the same numbers."""
+    return (_same_run(a, b) and a.loss == b.loss and a.iterations_run == b.iterations_run
+            and a.history_steps == b.history_steps and a.history_losses == b.history_losses
+            and a.diverged_at == b.diverged_at)
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_trainer_stepped_again_from_what_it_returned_ends_where_a_fresh_one_does(
+        small_problem: Problem, batch_size: int | None, optimizer: str) -> None:
+    spec = small_problem.spec.with_changes(batch_size=batch_size, optimizer=OPTIMIZERS[optimizer])
+    kept = Trainer(spec, small_problem.inputs, small_problem.targets)
+    params, state, progress = small_problem.parameters, small_problem.new_state(spec), Progress()
+    for iterations in [1, 1, 5, 0, 1, 3]:  # each run starts from the last one's parameters
+        again = kept.run(params, state, progress, iterations)
+        fresh = Trainer(spec, small_problem.inputs, small_problem.targets).run(
+            _copied(params), state, progress, iterations)
+        assert _same_report(again, fresh)
+        params, state, progress = again.parameters, again.state, again.progress
+
+
+def test_a_trainer_handed_other_parameters_trains_those(small_problem: Problem) -> None:
+    kept = Trainer(small_problem.spec, small_problem.inputs, small_problem.targets)
+    first = kept.run(small_problem.parameters, small_problem.new_state(), Progress(), 4)
+    edited = (Transition(first.parameters[0].weights + 0.25, first.parameters[0].biases),
+              *first.parameters[1:])
+    for params in (small_problem.parameters, edited, _copied(first.parameters)):
+        got = kept.run(params, first.state, first.progress, 2)
+        fresh = Trainer(small_problem.spec, small_problem.inputs, small_problem.targets).run(
+            _copied(params), first.state, first.progress, 2)
+        assert _same_report(got, fresh)
+
+
 # ---------------------------------------------------------------- divergence
 Diverging = tuple[NetworkSpec, np.ndarray, np.ndarray, Parameters]
 DIVERGING = {  # learning rate, inputs, batch size: each step overshoots further
@@ -402,3 +441,14 @@ def test_mini_batch_history_is_the_full_data_loss_at_its_steps(
             problem.names, problem.spec.loss, flat(after[step]), problem.inputs, problem.targets
         )
         assert value == pytest.approx(float(expected), rel=1e-12), step
+
+
+def test_a_trainer_stepped_again_after_a_divergence_ends_where_a_fresh_one_does(
+        diverging: Diverging) -> None:
+    spec, x, y, params = diverging
+    kept = Trainer(spec, x, y)
+    first = kept.run(params, new_state(spec.optimizer, flat(params)), Progress(), 1000)
+    assert first.diverged_at is not None
+    again = kept.run(first.parameters, first.state, first.progress, 10)
+    fresh = Trainer(spec, x, y).run(_copied(first.parameters), first.state, first.progress, 10)
+    assert _same_report(again, fresh)
