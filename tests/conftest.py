@@ -1,21 +1,38 @@
-"""Fixtures shared by every test package: a real uvicorn server on 127.0.0.1."""
+"""Fixtures shared by every test package: a real uvicorn server on 127.0.0.1, and a way
+to run a coroutine from any test."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Return `asyncio.run(main)`, run on a thread of its own when this thread already runs
+    an event loop: Playwright's sync API keeps one running once a browser test started, so
+    the order the test packages run in does not matter."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from app.sessions.stores import sqlite as sqlite_module
 from app.sessions.stores.base import InlineStore, LocalLocks, StoreClosed
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.sqlite import SqliteStore
+from tests.conftest import run_async
 
 INLINE_MAKERS: dict[str, Callable[[Path], InlineStore]] = {
     "memory": lambda tmp_path: MemoryStore(),
@@ -112,7 +113,7 @@ def test_sqlite_gathered_saves_all_land_with_their_exact_blobs_and_versions(
         await asyncio.gather(*(s.save_async(i, [_blob(k)], 60, version=10 + k)
                                for k, i in enumerate(ids)))
 
-    asyncio.run(main())
+    run_async(main())
     s.close()
     assert _read_back(sqlite_path, ids) == [([_blob(k)], 10 + k) for k in range(8)]
 
@@ -126,7 +127,7 @@ def test_sqlite_saves_gathered_in_one_loop_turn_share_one_transaction(
     async def main() -> None:
         await asyncio.gather(*(s.save_async(i, [b"1"], 60, version=1) for i in ids))
 
-    asyncio.run(main())
+    run_async(main())
     s.close()
     assert batches == [8]
 
@@ -148,7 +149,7 @@ def test_sqlite_saves_arriving_over_a_few_loop_turns_share_one_transaction(
     async def main() -> None:  # three saves a turn, over three turns: the group grows
         await asyncio.gather(*(_save_after(s, i, k % 3) for k, i in enumerate(ids)))
 
-    asyncio.run(main())
+    run_async(main())
     s.close()
     assert batches == [9]
     assert [version for _, version in _read_back(sqlite_path, ids)] == [1] * 9
@@ -164,12 +165,12 @@ def test_sqlite_a_growing_group_commits_after_its_last_turn_or_its_time(
         await asyncio.gather(*(_save_after(s, i, k) for k, i in enumerate(ids)))
 
     monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 3600.0)
-    asyncio.run(main())
+    run_async(main())
     by_turns = list(batches)
     batches.clear()
     monkeypatch.setattr(sqlite_module, "GROUP_TURNS", 100)
     monkeypatch.setattr(sqlite_module, "GROUP_SECONDS", 0.0)  # waited long enough at once
-    asyncio.run(main())
+    run_async(main())
     s.close()
     assert sum(by_turns) == 12
     assert len(by_turns) > 1
@@ -193,7 +194,7 @@ def test_sqlite_a_lone_save_commits_on_the_next_loop_turn(
         await save
         return turns
 
-    turns = asyncio.run(main())
+    turns = run_async(main())
     s.close()
     assert turns <= 3  # queued; committed and fsynced; resumed — no turn spent waiting
     assert _read_back(sqlite_path, [SID]) == [([b"1"], 1)]
@@ -221,7 +222,7 @@ def test_sqlite_gathered_saves_return_only_after_an_fsync_of_their_commit(
     async def main() -> list[int]:
         return list(await asyncio.gather(*(save(k, i) for k, i in enumerate(ids))))
 
-    resumed_after = asyncio.run(main())
+    resumed_after = run_async(main())
     s.close()
     for k, (session_id, count) in enumerate(zip(ids, resumed_after, strict=True)):
         assert any(snapshot[session_id] == 10 + k for snapshot in seen[:count])
@@ -243,7 +244,7 @@ def test_sqlite_a_failing_change_fails_alone_and_its_batch_commits(sqlite_path: 
             s._write_async(failing), s.save_async(ids[3], [b"d"], 60, version=4),
             return_exceptions=True))
 
-    outcomes = asyncio.run(main())
+    outcomes = run_async(main())
     s.close()
     assert [type(o).__name__ for o in outcomes] == ["NoneType", "NoneType", "RuntimeError",
                                                     "NoneType"]
@@ -267,7 +268,7 @@ def test_sqlite_two_failing_changes_fail_alone_and_the_rest_commit(sqlite_path: 
             s._write_async(failing(2)), s.save_async(ids[3], [b"d"], 60, version=4),
             s.save_async(ids[4], [b"e"], 60, version=5), return_exceptions=True))
 
-    outcomes = asyncio.run(main())
+    outcomes = run_async(main())
     s.close()
     assert [str(o) if o else None for o in outcomes] == ["refused 0", None, "refused 2", None,
                                                         None]
@@ -310,7 +311,7 @@ def test_sqlite_close_waits_for_the_fsync_of_committed_saves_and_wakes_them(
         await asyncio.to_thread(closer.join, 10)
         return waited
 
-    assert asyncio.run(main()) is True
+    assert run_async(main()) is True
     assert _read_back(sqlite_path, [SID]) == [([b"kept"], 3)]
 
 
@@ -332,16 +333,17 @@ def test_sqlite_fsyncs_leave_the_loop_while_the_disk_is_slow_and_come_back_after
         for k in range(count):
             await s.save_async(SID, [b"%d" % (first + k)], 60, version=first + k)
 
-    async def main() -> None:
+    async def main() -> str:
         await saves(3, 1)
         delay[0] = 0.0
         await saves(40, 4)
+        return threading.current_thread().name
 
-    asyncio.run(main())
+    loop_thread = run_async(main())
     s.close()
-    assert where[0] == "MainThread"  # nothing measured yet: on the loop
+    assert where[0] == loop_thread  # nothing measured yet: on the loop
     assert where[1:3] == ["sqlite-sync", "sqlite-sync"]  # 20 ms is slow: off the loop
-    assert where[-1] == "MainThread"  # quick again: back on the loop
+    assert where[-1] == loop_thread  # quick again: back on the loop
     assert _read_back(sqlite_path, [SID]) == [([b"43"], 43)]
 
 
@@ -366,7 +368,7 @@ def test_sqlite_a_lock_file_failure_fails_its_batch_and_the_next_save_still_land
         second = await asyncio.wait_for(s.save_async(SID, [b"kept"], 60, version=2), 10)
         return first[0], second
 
-    failed, _ = asyncio.run(main())
+    failed, _ = run_async(main())
     s.close()
     assert isinstance(failed, OSError)
     assert failed.errno == errno.ENOLCK
@@ -383,7 +385,7 @@ def test_sqlite_close_on_the_loop_commits_what_the_loop_queued(sqlite_path: Path
         s.close()
         await asyncio.wait_for(saving, 10)
 
-    asyncio.run(main())
+    run_async(main())
     assert _read_back(sqlite_path, [SID]) == [([b"queued"], 5)]
 
 
@@ -393,7 +395,7 @@ def test_sqlite_writes_after_close_are_refused_clearly(sqlite_path: Path) -> Non
     with pytest.raises(StoreClosed):
         s.save(SID, [b"late"], 60, version=1)
     with pytest.raises(StoreClosed):
-        asyncio.run(asyncio.wait_for(s.save_async(SID, [b"late"], 60, version=1), 10))
+        run_async(asyncio.wait_for(s.save_async(SID, [b"late"], 60, version=1), 10))
     assert _read_back(sqlite_path, [SID]) == [([b"0"], 0)]
 
 
@@ -402,7 +404,7 @@ def _fill_wal(s: SqliteStore, ids: list[str], rounds: int) -> None:
         for k in range(rounds):
             await asyncio.gather(*(s.save_async(i, [bytes(20_000)], 60, version=k) for i in ids))
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def _round(s: SqliteStore, path: Path) -> tuple[int, int]:
@@ -459,7 +461,7 @@ def test_save_async_replaces_the_blob_and_its_version(store: InlineStore) -> Non
         async with store.lock_async(SID, timeout=5):
             await store.save_async(SID, [b"two"], 60, version=7)
 
-    asyncio.run(main())
+    run_async(main())
     assert (store.load(SID), store.version(SID)) == ([b"two"], 7)
 
 
@@ -472,7 +474,7 @@ def test_lock_async_times_out_while_a_thread_holds_the_lock(store: InlineStore) 
 
     try:
         with pytest.raises(LockTimeout):
-            asyncio.run(main())
+            run_async(main())
     finally:
         release.set()
         thread.join(10)
@@ -494,7 +496,7 @@ def test_lock_async_is_taken_once_the_thread_holder_releases(store: InlineStore)
         await waiting
 
     try:
-        asyncio.run(main())
+        run_async(main())
     finally:
         release.set()
         thread.join(10)
@@ -514,7 +516,7 @@ def test_a_thread_cannot_take_the_lock_a_coroutine_holds(store: InlineStore) -> 
             inside = await asyncio.to_thread(try_lock)
         return inside, await asyncio.to_thread(try_lock)
 
-    assert asyncio.run(main()) == (False, True)
+    assert run_async(main()) == (False, True)
 
 
 def test_lock_async_excludes_other_coroutines_of_the_loop(store: InlineStore) -> None:
@@ -533,7 +535,7 @@ def test_lock_async_excludes_other_coroutines_of_the_loop(store: InlineStore) ->
     async def main() -> None:
         await asyncio.gather(*(work() for _ in range(4)))
 
-    asyncio.run(main())
+    run_async(main())
     assert (max(overlap), len(overlap)) == (1, 40)
 
 
@@ -548,9 +550,9 @@ def test_sqlite_lock_async_excludes_another_store_object_on_the_same_file(
 
     with first.lock(SID, timeout=5):
         with pytest.raises(LockTimeout):
-            asyncio.run(take(SID, 0.1))
-        asyncio.run(take("v" * 22, 0.1))  # another session is not held up
-    asyncio.run(take(SID, 1))
+            run_async(take(SID, 0.1))
+        run_async(take("v" * 22, 0.1))  # another session is not held up
+    run_async(take(SID, 1))
     first.close()
     second.close()
 
@@ -566,7 +568,7 @@ def test_local_locks_hold_async_leaves_no_entry_behind() -> None:
     async def main() -> None:
         await asyncio.gather(*(use(k) for k in ("a", "a", "b", "a", "c")))
 
-    asyncio.run(main())
+    run_async(main())
     assert len(locks) == 0
 
 
@@ -580,7 +582,7 @@ def test_local_locks_hold_async_leaves_no_entry_behind_after_a_timeout() -> None
                     pass
             assert len(locks) == 1
 
-    asyncio.run(main())
+    run_async(main())
     assert len(locks) == 0
 
 
@@ -599,5 +601,5 @@ def test_local_locks_hold_async_leaves_no_entry_behind_when_a_waiter_is_cancelle
             with pytest.raises(asyncio.CancelledError):
                 await waiter
 
-    asyncio.run(main())
+    run_async(main())
     assert len(locks) == 0

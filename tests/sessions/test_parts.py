@@ -3,7 +3,6 @@ store holds decodes to exactly the session the service has."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.redis import RedisStore
 from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings
+from tests.conftest import run_async
 from tests.sessions.test_cache import _format_4
 
 
@@ -256,6 +256,6 @@ def test_a_store_that_lost_parts_gets_them_all_at_the_next_change(store: Store) 
     async def step() -> None:
         await service.step_async(sid, 1)
 
-    asyncio.run(step())
+    run_async(step())
     _assert_store_holds(service, sid)
     assert service.get(sid).history_steps.tolist() == list(range(1, 603))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, run_async
 
 STEP = re.compile(r'data-step="(\d+)"')  # the toolbar's step counter in a play frame
 
@@ -71,7 +71,7 @@ def test_64_concurrent_steps_split_across_replicas_end_at_step_64(
         replicas: tuple[Server, Server]) -> None:
     a, b = replicas
     sid = httpx.post(f"{a.url}/api/sessions", json={"example": "origin"}).json()["id"]
-    steps = asyncio.run(_steps_across([a.url, b.url], sid, 64))
+    steps = run_async(_steps_across([a.url, b.url], sid, 64))
     assert sorted(steps) == list(range(1, 65))
     assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == 64
     assert httpx.get(f"{b.url}/api/sessions/{sid}").json()["step"] == 64

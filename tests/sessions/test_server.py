@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, run_async
 
 
 async def _concurrent_steps(url: str, session_id: str, count: int) -> list[int]:
@@ -28,7 +28,7 @@ def test_64_concurrent_steps_end_at_step_64(server_factory: type[Server], tmp_pa
     server = server_factory(tmp_path / "data", workers=workers)
     server.start()
     sid = httpx.post(f"{server.url}/api/sessions", json={"example": "origin"}).json()["id"]
-    steps = asyncio.run(_concurrent_steps(server.url, sid, 64))
+    steps = run_async(_concurrent_steps(server.url, sid, 64))
     assert sorted(steps) == list(range(1, 65))
     assert httpx.get(f"{server.url}/api/sessions/{sid}").json()["step"] == 64
 

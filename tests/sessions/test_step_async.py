@@ -16,6 +16,7 @@ from app.sessions.service import SessionService, StepOutcome, quick
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings
+from tests.conftest import run_async
 
 DIVERGING = {"layers": [1, 1], "output_activation": "linear",
              "optimizer": {"learning_rate": 10.0},
@@ -90,7 +91,7 @@ def _step_on_loop(service: SessionService, session_id: str,
     async def main() -> tuple[StepOutcome, int]:
         return await service.step_async(session_id, iterations), threading.get_ident()
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 # ---------------------------------------------------------------------- quick
@@ -194,7 +195,7 @@ def test_concurrent_quick_steps_on_one_sqlite_session_each_get_their_own_step_an
     async def main() -> list[StepOutcome]:
         return list(await asyncio.gather(*(service.step_async(s.id, 1) for _ in range(32))))
 
-    outcomes = asyncio.run(main())
+    outcomes = run_async(main())
     assert sorted(o.session.progress.step for o in outcomes) == list(range(1, 33))
     assert sorted(o.session.version for o in outcomes) == list(range(s.version + 1,
                                                                      s.version + 33))
@@ -207,7 +208,7 @@ def test_a_stale_if_match_is_refused_with_412_as_step_refuses_it(
     service = make_service()
     s = service.create({"example": "origin"})
     service.step(s.id, 1)
-    refused = _refusal(lambda: asyncio.run(service.step_async(s.id, 1, s.version)))
+    refused = _refusal(lambda: run_async(service.step_async(s.id, 1, s.version)))
     assert refused == (412, "stale", "If-Match", s.version + 1)
     assert refused == _refusal(lambda: service.step(s.id, 1, s.version))
     assert service.get(s.id).progress.step == 1
@@ -217,7 +218,7 @@ def test_a_stale_if_match_is_refused_with_412_as_step_refuses_it(
 def test_an_unknown_session_is_404(make_service: Callable[..., SessionService],
                                    session_id: str) -> None:
     service = make_service()
-    assert _refusal(lambda: asyncio.run(service.step_async(session_id, 1)))[:2] == (
+    assert _refusal(lambda: run_async(service.step_async(session_id, 1)))[:2] == (
         404, "not_found")
 
 
@@ -227,7 +228,7 @@ def test_a_session_deleted_by_another_worker_is_404_though_still_kept(
     sid = service.create({"example": "origin"}).id
     make_service().delete(sid)
     assert service._cache.peek(sid) is not None  # still kept here: the loop path
-    assert _refusal(lambda: asyncio.run(service.step_async(sid, 1)))[:2] == (404, "not_found")
+    assert _refusal(lambda: run_async(service.step_async(sid, 1)))[:2] == (404, "not_found")
 
 
 @pytest.mark.parametrize(("max_iterations", "iterations", "on_loop"),
@@ -238,7 +239,7 @@ def test_iterations_over_the_limit_are_refused_with_422_naming_iterations(
     service = make_service(max_iterations=max_iterations)
     s = service.create({"example": "origin"})
     assert quick(s, iterations) is on_loop
-    refused = _refusal(lambda: asyncio.run(service.step_async(s.id, iterations)))
+    refused = _refusal(lambda: run_async(service.step_async(s.id, iterations)))
     assert refused == (422, "limit_exceeded", "iterations", max_iterations)
     assert refused == _refusal(lambda: service.step(s.id, iterations))
     assert service.get(s.id).version == s.version
