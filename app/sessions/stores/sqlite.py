@@ -438,7 +438,7 @@ class SqliteStore:
         Under load the requests in flight arrive over a few turns: a group that waits
         for them shares one transaction and one fsync among all of them, not among the
         few that one turn ran — 16 concurrent steps committed ~6 at a time before, all
-        16 now, for ~0.05 ms less CPU each (`python -m bench api`). A lone change, or a
+        16 now, for 0.05–0.08 ms less CPU each (`python -m bench api`). A lone change, or a
         group that stopped growing, commits at once: no wait when the loop is idle.
         """
         count = len(self._pending.get(loop, ()))
