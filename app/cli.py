@@ -29,6 +29,7 @@ from .engine.train import Progress, Trainer, next_rows
 from .tables import matrix, product_table
 
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def sup(n: int) -> str:
@@ -156,23 +157,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, then 8000")
     serve.add_argument("--workers", type=int, default=None,
                        help="worker processes (default: $WORKERS, then 1)")
+    serve.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                       help="default: $LOG_LEVEL, then info (info logs every request)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     return parser
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run uvicorn with the app (settings from the environment)."""
-    import uvicorn
-
+    from . import serving
     from .settings import get_settings
 
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    logging.basicConfig(level=logging.INFO)
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+    level = args.log_level or settings.log_level
+    logging.basicConfig(level=level.upper())
+    serving.run("app.main:create_app", factory=True, host=host, port=port,
                 workers=args.workers or settings.workers, reload=args.reload,
-                proxy_headers=True,
+                log_level=level, proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
                 timeout_graceful_shutdown=10)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"  # `serve` binds here unless --host is given
     port: int = 8000
     workers: int = Field(1, ge=1, le=64)  # `serve`'s worker processes unless --workers is given
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"  # `serve`'s
     store: str = "sqlite"  # sqlite | memory | redis
     data_dir: Path = Path("data")  # the SQLite file lives here
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -107,7 +107,8 @@ def _tree(pid: int) -> list[int]:
 
 @dataclass
 class LocalServer:
-    """A uvicorn subprocess serving the app on 127.0.0.1 (SQLite unless `env` says else)."""
+    """`backprop-playground serve` (uvicorn) on 127.0.0.1 in a subprocess (SQLite unless
+    `env` says else)."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
@@ -131,9 +132,8 @@ class LocalServer:
         """Start uvicorn and wait until /healthz answers."""
         env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir),
                "CREATE_RATE": "0", **self.env}  # the load creates many sessions
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-               "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
-               "--log-level", "warning"]
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--host", HOST, "--port",
+               str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

@@ -44,7 +44,8 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A uvicorn subprocess serving the app; restartable on the same data directory."""
+    """`backprop-playground serve` (uvicorn) in a subprocess; restartable on the same data
+    directory."""
 
     data_dir: Path
     workers: int = 1
@@ -61,9 +62,8 @@ class Server:
         """Start uvicorn and wait until /healthz answers."""
         env = {**os.environ, "STORE": "sqlite", "DATA_DIR": str(self.data_dir),
                "CREATE_RATE": "0", **self.env}  # tests create many sessions from one address
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers",
-               str(self.workers), "--log-level", "warning"]
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port",
+               str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
