@@ -29,7 +29,7 @@ from .engine.train import Progress, Trainer, next_rows
 from .tables import matrix, product_table
 
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
 
 def sup(n: int) -> str:
@@ -172,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     level = args.log_level or settings.log_level
-    logging.basicConfig(level=level.upper())
+    logging.basicConfig(level=logging.DEBUG if level == "trace" else level.upper())
     serving.run("app.main:create_app", factory=True, host=host, port=port,
                 workers=args.workers or settings.workers, reload=args.reload,
                 log_level=level, proxy_headers=True,

@@ -14,6 +14,12 @@ binds the parent's socket with SO_REUSEPORT and never listens on it (so it gets 
 connections), and each worker, unpickling that socket, binds a fresh one of its own to the
 same address (`_PerWorkerSocket`). With one worker, `--reload`, a Unix socket, or off
 Linux, uvicorn runs as it always does.
+
+Before that, the address is bound once without SO_REUSEPORT, so a port another server
+already listens on is refused as uvicorn refuses it, rather than silently shared with it.
+The price of one queue per worker: connections waiting in a worker's queue when that
+worker exits (a restart, a crash) are reset, where a shared queue handed them to another
+worker (Linux 5.14+ migrates them with `net.ipv4.tcp_migrate_req=1`).
 """
 
 from __future__ import annotations
@@ -38,22 +44,34 @@ class _PerWorkerSocket(socket.socket):
     for `socket.socket` itself, not for subclasses)."""
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return _bound, (self.family, self.getsockname())
+        return _worker_socket, (self.family, self.getsockname())
 
 
-def _bound(family: int, address: tuple[Any, ...], kind: type[socket.socket] = socket.socket
-           ) -> socket.socket:
-    """Return a TCP socket bound to `address` with SO_REUSEPORT (listen() comes later)."""
+def _bound(family: int, address: tuple[Any, ...], kind: type[socket.socket] = socket.socket,
+           reuse_port: bool = True) -> socket.socket:
+    """Return a TCP socket bound to `address`, with SO_REUSEPORT unless told otherwise
+    (listen() comes later)."""
     sock = kind(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
+
+
+def _worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """Return the worker's own socket on `address` (called as the worker unpickles its
+    arguments); if it cannot be bound, end the worker as a failed start, which uvicorn's
+    supervisor does not retry."""
+    try:
+        return _bound(family, address)
+    except OSError as exc:
+        logger.error("A worker could not bind %s: %s", address, exc)
+        sys.exit(STARTUP_FAILURE)
 
 
 class SpreadConfig(Config):
@@ -65,21 +83,24 @@ class SpreadConfig(Config):
             return super().bind_socket()
         family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
         try:
-            sock = _bound(family, (self.host, self.port), _PerWorkerSocket)
+            with _bound(family, (self.host, self.port), reuse_port=False) as alone:
+                port = alone.getsockname()[1]  # free, and not shared with anyone else
+            sock = _bound(family, (self.host, port), _PerWorkerSocket)
         except OSError as exc:
             logger.error(exc)
             sys.exit(STARTUP_FAILURE)
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
-        logger.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit); %d workers, "
-                    "each on a socket of its own", shown, port, self.workers)
+        shown = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        logger.info("Uvicorn running on %s://%s:%d (Press CTRL+C to quit); %d workers, each "
+                    "on a socket of its own", "https" if self.is_ssl else "http", shown, port,
+                    self.workers)
         return sock
 
 
 def run(app: str, **options: Any) -> None:
     """Serve `app` (an import string) like `uvicorn.run`, spreading connections over the
     workers when there are several."""
-    if not SPREAD or options.get("reload") or (options.get("workers") or 1) <= 1:
+    if (not SPREAD or options.get("reload") or (options.get("workers") or 1) <= 1
+            or options.get("uds") is not None or options.get("fd") is not None):
         uvicorn.run(app, **options)
         return
     config = SpreadConfig(app, **options)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"  # `serve` binds here unless --host is given
     port: int = 8000
     workers: int = Field(1, ge=1, le=64)  # `serve`'s worker processes unless --workers is given
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"  # `serve`'s
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"  # serve
     store: str = "sqlite"  # sqlite | memory | redis
     data_dir: Path = Path("data")  # the SQLite file lives here
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     # Abuse limits (in memory, per process: each worker or replica counts on its own)
     create_rate: int = Field(60, ge=0)  # sessions one client address may create; 0: no limit
     create_rate_window: float = Field(60.0, gt=0)  # … per this many seconds (a token bucket)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        """Accept LOG_LEVEL=INFO as well as info."""
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def session_ttl_seconds(self) -> float:

@@ -9,14 +9,18 @@ import io
 import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from app import serving
-from tests.conftest import Server, run_async
+from app.settings import Settings
+from tests.conftest import ROOT, Server, run_async
 
 CONNECTIONS = 16
 BURSTS = 6
@@ -61,6 +65,14 @@ def _connections_by_worker(server: Server) -> dict[int, int]:
     return held
 
 
+def _handed_to_a_worker(sock: socket.socket) -> socket.socket:
+    """Return what a worker process gets for `sock` (as multiprocessing pickles it)."""
+    buffer = io.BytesIO()
+    ForkingPickler(buffer).dump(sock)
+    worker: socket.socket = ForkingPickler.loads(buffer.getvalue())
+    return worker
+
+
 async def _open_at_once(port: int) -> list[asyncio.StreamWriter]:
     """Open CONNECTIONS keep-alive connections in one burst; answer a request on each."""
     pairs = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port)
@@ -97,11 +109,9 @@ def test_two_workers_each_hold_some_of_sixteen_connections_opened_at_once(
 
 def test_a_worker_receives_a_socket_of_its_own_on_the_parents_address() -> None:
     config = serving.SpreadConfig("app.main:create_app", factory=True, host="127.0.0.1",
-                                  port=0, workers=2)
+                                  port=0, workers=2, log_config=None)
     parent = config.bind_socket()
-    buffer = io.BytesIO()
-    ForkingPickler(buffer).dump(parent)  # as multiprocessing hands it to a worker
-    worker = ForkingPickler.loads(buffer.getvalue())
+    worker = _handed_to_a_worker(parent)
     try:
         assert worker.getsockname() == parent.getsockname()
         assert worker.fileno() != parent.fileno()
@@ -131,3 +141,39 @@ def test_serve_refuses_an_unknown_log_level() -> None:
         build_parser().parse_args(["serve", "--log-level", "loud"])
     assert build_parser().parse_args(["serve", "--log-level", "warning"]).log_level == (
         "warning")
+
+
+def test_a_port_another_server_listens_on_is_refused_not_shared() -> None:
+    config = serving.SpreadConfig("app.main:create_app", factory=True, host="127.0.0.1",
+                                  port=0, workers=2, log_config=None)
+    first = config.bind_socket()
+    worker = _handed_to_a_worker(first)
+    worker.listen()
+    try:
+        again = serving.SpreadConfig("app.main:create_app", factory=True, host="127.0.0.1",
+                                     port=first.getsockname()[1], workers=2, log_config=None)
+        with pytest.raises(SystemExit) as refused:
+            again.bind_socket()
+        assert refused.value.code == STARTUP_FAILURE
+    finally:
+        worker.close()
+        first.close()
+
+
+def test_a_worker_that_cannot_bind_ends_as_a_failed_start(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: nobody may share it
+    taken.listen()
+    try:
+        code = subprocess.run(
+            [sys.executable, "-c", "import sys; from app.serving import _worker_socket; "
+             f"_worker_socket(2, ('127.0.0.1', {taken.getsockname()[1]}))"],
+            cwd=ROOT, capture_output=True, timeout=60).returncode
+    finally:
+        taken.close()
+    assert code == STARTUP_FAILURE  # uvicorn's supervisor does not restart such a worker
+
+
+def test_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    assert Settings().log_level == "warning"

@@ -293,7 +293,7 @@ class SqliteStore:
         self._guard = threading.Lock()
         self._queued = threading.Condition(self._guard)  # the writer waits for changes here
         self._writing = threading.Lock()  # held by this process's one running transaction
-        # changes of coroutines, by event loop, waiting for the loop's next turn
+        # changes of coroutines, by event loop, waiting for their group commit (`_gather`)
         self._pending: dict[asyncio.AbstractEventLoop, list[_Change]] = {}
         self._unsynced: list[_Change] = []  # committed on a loop, waiting for the fsync
         self._syncing = threading.Condition(self._guard)  # the sync thread waits here
@@ -409,8 +409,9 @@ class SqliteStore:
     async def _write_async(self, run: Callable[[sqlite3.Connection], Any]) -> Any:
         """`_write` for a coroutine, committed on its own event loop with no thread hop.
 
-        The change waits for the loop's next turn (`_flush`): the other requests that
-        this turn runs queue theirs meanwhile, and one transaction commits them all. The
+        The change waits for the loop's next turn, or a few more while the group keeps
+        growing (`_gather`): the other requests that those turns run queue theirs
+        meanwhile, and one transaction commits them all (`_flush`). The
         transaction runs on the loop's own connection without an fsync (microseconds: the
         writer locks are free, or polled); then the WAL is fsynced — on the loop, or by
         the sync thread when fsyncs are slow (`_flush`) — and only then are the waiters
