@@ -74,12 +74,18 @@ def _worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
         sys.exit(STARTUP_FAILURE)
 
 
+def _spreads(workers: int | None, uds: str | None, fd: int | None) -> bool:
+    """Return whether the workers get a socket each: several of them, on a TCP address,
+    on Linux."""
+    return SPREAD and (workers or 1) > 1 and uds is None and fd is None
+
+
 class SpreadConfig(Config):
     """uvicorn's Config whose workers each listen on a socket of their own (on Linux)."""
 
     def bind_socket(self) -> socket.socket:
         """Bind the address for the workers (see the module's docstring)."""
-        if not SPREAD or self.workers <= 1 or self.uds is not None or self.fd is not None:
+        if not _spreads(self.workers, self.uds, self.fd):
             return super().bind_socket()
         family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
         try:
@@ -99,8 +105,8 @@ class SpreadConfig(Config):
 def run(app: str, **options: Any) -> None:
     """Serve `app` (an import string) like `uvicorn.run`, spreading connections over the
     workers when there are several."""
-    if (not SPREAD or options.get("reload") or (options.get("workers") or 1) <= 1
-            or options.get("uds") is not None or options.get("fd") is not None):
+    if options.get("reload") or not _spreads(options.get("workers"), options.get("uds"),
+                                             options.get("fd")):
         uvicorn.run(app, **options)
         return
     config = SpreadConfig(app, **options)
