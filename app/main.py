@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette_compress import CompressMiddleware
 
 from app.api import errors, health, ratelimit, sessions
 from app.api.limits import BodySizeLimit
@@ -21,6 +22,7 @@ from app.settings import Settings, get_settings
 from app.web import routes as web
 from app.web import templating
 
+COMPRESS_FROM = 500  # bytes: a smaller body is sent as it is (compressing gains nothing)
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 DESCRIPTION = """See how a neural network learns: every number of the forward pass, of
 backpropagation and of the update, exact. Create a session (`{"example": "origin"}` is the
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _docs(app)
+    # Pages, fragments, JSON, CSS and JS compressed (zstd, brotli or gzip, as the client
+    # accepts); the live streams too, each event flushed as it goes.
+    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_FROM)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     ratelimit.install(app, settings.create_rate, settings.create_rate_window)  # outermost
     return app

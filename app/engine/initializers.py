@@ -95,6 +95,20 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+FIELDS: dict[str, tuple[str, ...]] = {  # the InitSpec fields each scheme reads, besides bias
+    "constant": ("value",),
+    "zeros": (),
+    "uniform": ("seed", "low", "high"),
+    "normal": ("seed", "mean", "std"),
+    "xavier_uniform": ("seed", "gain"),
+    "xavier_normal": ("seed", "gain"),
+    "he_uniform": ("seed", "gain"),
+    "he_normal": ("seed", "gain"),
+    "lecun_normal": ("seed", "gain"),
+    "orthogonal": ("seed", "gain"),
+}
+
+
 def initialize(spec: NetworkSpec, keep: Mapping[int, Transition] | None = None) -> Parameters:
     """Draw every transition's weights from spec.init; biases = init.bias.
 

@@ -184,14 +184,34 @@ def set_data_cells(inputs: np.ndarray, targets: np.ndarray,
 
 def reshape_parameters(old_spec: NetworkSpec, new_spec: NetworkSpec,
                        params: Parameters) -> Parameters:
-    """Keep every transition whose shape is unchanged; re-initialise the others."""
+    """Keep every transition whose shape is unchanged; redraw the others.
+
+    When only the widths changed (the same number of layers), a resized transition keeps
+    its weights where old and new overlap, so a neuron added or removed leaves every
+    other weight as it was (hand edits included); only the new rows and columns are
+    drawn. When layers were added or removed, a transition of a new shape is drawn afresh.
+    """
     old_shapes = old_spec.shapes()
     changed = [l for l, shape in enumerate(new_spec.shapes())
                if l >= len(old_shapes) or old_shapes[l] != shape]
     if not changed:
         return params
-    return initialize(new_spec, keep={l: params[l] for l in range(new_spec.transitions)
+    fresh = initialize(new_spec, keep={l: params[l] for l in range(new_spec.transitions)
                                       if l not in changed})
+    if len(old_shapes) != new_spec.transitions:
+        return fresh
+    kept = []
+    for l, t in enumerate(fresh):
+        if l in changed:
+            old = params[l]
+            rows = min(t.weights.shape[0], old.weights.shape[0])
+            cols = min(t.weights.shape[1], old.weights.shape[1])
+            weights, biases = t.weights.copy(), t.biases.copy()  # (fan_in, fan_out), (fan_out,)
+            weights[:rows, :cols] = old.weights[:rows, :cols]
+            biases[:cols] = old.biases[:cols]
+            t = Transition(weights, biases)
+        kept.append(t)
+    return tuple(kept)
 
 
 DATASET_FIELDS = ("name", "points", "noise", "seed", "classes")

@@ -113,6 +113,7 @@ class Session:
     title: str = ""
     example: str | None = None
     playing: bool = False  # a page is playing it (frames keep coming until paused)
+    play_until: float | None = None  # Play stops once every output is this close to its target
     problem: Problem | None = None  # set when the data was generated from a dataset
     test_steps: Steps = field(default_factory=lambda: history.empty()[0])  # with a test loss
     test_losses: Losses = field(default_factory=lambda: history.empty()[1])
@@ -220,7 +221,7 @@ def dumps(s: Session) -> list[bytes]:
         "edits": s.edits, "phase": s.phase, "status": s.status,
         "divergence": None if s.divergence is None else s.divergence.to_dict(),
         "loss": _finite_or_none(s.loss), "title": s.title, "example": s.example,
-        "playing": s.playing, "series": [len(losses), len(tests)],
+        "playing": s.playing, "play_until": s.play_until, "series": [len(losses), len(tests)],
     }
     unique, meta["aliases"] = _deduplicate(arrays, by_content=False)
     core = _pack_blob(meta, unique, s.spec)
@@ -565,6 +566,7 @@ def loads(parts: Sequence[bytes]) -> Session:
         edits=list(meta["edits"]), phase=meta["phase"], status=meta["status"],
         divergence=None if div is None else Divergence(**div), loss=meta["loss"],
         title=meta["title"], example=meta["example"], playing=meta.get("playing", False),
+        play_until=meta.get("play_until"),
         problem=_unpack_problem("problem", meta.get("problem"), data),
         test_steps=data.get("test_steps", legacy_test[0]),
         test_losses=data.get("test_losses", legacy_test[1]),

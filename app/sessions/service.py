@@ -84,6 +84,10 @@ class StepOutcome:
     truncated: bool
 
 
+class _NotDue(Exception):
+    """Raised inside a change that finds nothing to do: nothing is saved."""
+
+
 def quick(s: Session, iterations: int) -> bool:
     """Return whether `iterations` on this session train in about a millisecond or less,
     short enough to run on the event loop (measured: ~20 µs per iteration of Python, plus
@@ -505,6 +509,8 @@ class SessionService:
         s.problem = snap.problem
         if s.status == "ok":
             s.divergence = None
+        if [t.weights.shape for t in s.initial] != list(s.spec.shapes()):
+            s.initial = initialize(s.spec)  # as an edit of the sizes draws them (a recipe's)
 
     # ------------------------------------------------------------------ training
     def check_iterations(self, s: Session, iterations: int) -> None:
@@ -533,37 +539,65 @@ class SessionService:
         return max(1, min(self.settings.max_iterations, int(self.settings.compute_budget // cost)))
 
     def play_frame(self, session_id: str, seconds: Callable[[Session], float],
-                   start: bool) -> StepOutcome | None:
-        """Train for one frame of play (`seconds(session)` of compute, decided on the
-        session as it is under the lock); None when play was paused.
+                   gap: float) -> StepOutcome | None:
+        """Train one frame of play (`seconds(session)` of compute, decided on the session
+        as it is under the lock) when the session plays and was last saved at least `gap`
+        seconds ago; None (nothing saved) otherwise.
 
-        `start` marks the session as playing (the Play button); later frames train only
-        while it still is, so Pause in any tab stops every tab's frames.
+        Every tab's stream on every worker calls this at its own pace; the gap makes the
+        session train one frame per interval however many tabs watch it, and stops it as
+        soon as the last tab is gone. Play stops by itself on divergence, and once every
+        output is within `play_until` of its target when that is set.
         """
-        result: dict[str, Any] = {"run": 0, "truncated": False, "playing": True}
+        result: dict[str, Any] = {"run": 0, "truncated": False}
 
         def change(s: Session) -> None:
-            if start:
-                s.playing = True
-            if not s.playing or s.status == "diverged":
-                s.playing = False
-                result["playing"] = False
-                return
+            if not s.playing or s.status == "diverged" or time.time() - s.updated_at < gap:
+                raise _NotDue
             self._train(s, self.allowed_iterations(s), result, seconds(s))
-            if s.status == "diverged":
-                s.playing = False
+            if s.status == "diverged" or (s.play_until is not None
+                                          and self.misfit(s) <= s.play_until):
+                s.playing, s.play_until = False, None
 
-        session = self._mutate(session_id, change, label="play")
-        if not result["playing"]:
+        try:
+            session = self._mutate(session_id, change, label="play")
+        except _NotDue:
             return None
         return StepOutcome(session, result["run"], result["truncated"])
 
-    def set_playing(self, session_id: str, playing: bool) -> Session:
-        """Mark the session playing or paused."""
+    def set_playing(self, session_id: str, playing: bool,
+                    until: float | None = None) -> Session:
+        """Mark the session playing (until every output is within `until` of its target,
+        when given) or paused."""
         def change(s: Session) -> None:
-            s.playing = playing
+            if playing and s.status == "diverged":
+                raise ServiceError(409, "diverged", "Training diverged: reset, re-initialise "
+                                   "or edit the network before playing again.", "play")
+            s.playing, s.play_until = playing, until if playing else None
 
         return self._mutate(session_id, change)
+
+    def release_play(self, session_id: str, idle: float) -> Session:
+        """Pause a session marked playing whose frames stopped `idle` seconds ago (every
+        tab that drove it has gone); return the session as it is."""
+        s = self.get(session_id)
+        if not s.playing or time.time() - s.updated_at <= idle:
+            return s
+
+        def change(current: Session) -> None:
+            if not current.playing or time.time() - current.updated_at <= idle:
+                raise _NotDue
+            current.playing, current.play_until = False, None
+
+        try:
+            return self._mutate(session_id, change)
+        except _NotDue:
+            return self.get(session_id)
+
+    def misfit(self, s: Session) -> float:
+        """Return the largest |output − target| over every observation (∞ if not finite)."""
+        gap = float(np.max(np.abs(predict(s.spec, s.parameters, s.inputs) - s.targets)))
+        return gap if math.isfinite(gap) else math.inf
 
     def _step(self, session_id: str, iterations: int, if_match: int | None, budget: float,
               label: str) -> StepOutcome:

@@ -1,64 +1,55 @@
-"""Build what the templates render: one context per session page, from one trace.
+"""Build what the templates render: one context per page or fragment of a session.
 
-The web layer never recomputes maths: every number comes from the session service's
-trace, history and diagnostics; this module only arranges them (grids, diagram, curve)
-according to the viewer's preferences (`View`).
+Each part of the page (the live stream, the control bar, the data, the network, the
+output and the open deep view) reads only some of what a session can show; `build`
+computes just what the asked parts need. Every number comes from the session service and
+the engine (traces, forward passes, diagnostics); this module only arranges them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from app.engine import examples
 from app.engine.activations import ACTIVATIONS
-from app.engine.datasets import DATASETS, FEATURES, RADIUS
-from app.engine.diagnostics import (
-    SYMMETRY_EXPLANATION,
-    LayerSymmetry,
-    activity,
-    gradient_norms,
-    symmetry_groups,
-)
+from app.engine.diagnostics import SYMMETRY_EXPLANATION, symmetry_groups
 from app.engine.initializers import DESCRIPTIONS as INIT_DESCRIPTIONS
+from app.engine.initializers import FIELDS as INIT_FIELDS
 from app.engine.initializers import INITIALIZERS
 from app.engine.losses import LOSSES
-from app.engine.maps import input_maps, neuron_maps
 from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
 from app.engine.params import parameters_equal
 from app.engine.phases import StepperView, view
-from app.engine.trace import Trace
+from app.engine.trace import forward
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
-from . import images, layers, memo, recipes, svg
-from .format import num, nums, sub, sup
-from .view import PLAY_SPEEDS, View
+from . import diagram, layers, output, plane, recipes, views
+from .format import num, sub, sup
+from .preferences import PLAY_SPEEDS, Prefs
 
-Array = NDArray[np.float64]
-GRADCHECK_AUTO = 20_000  # parameters × rows this small get the gradient check on every render
-CURVE_POINTS = 400  # the loss curve draws at most this many points (extremes kept)
-OUTPUT_ROWS = 20  # the outputs table's rows before "show all"
-OUTPUT_ROWS_PLANE = 8  # the same beside a 2-D dataset's map
-
-
-def _highlights(stepper: StepperView) -> set[str]:
-    just = stepper.just_computed
-    if just is None:
-        return set()
-    if just.kind == "forward":
-        return {f"z-{just.layer}", f"a-{just.layer}"}
-    if just.kind == "backward":
-        l = just.layer
-        return {f"dloss_da-{l}", f"da_dz-{l}", f"delta-{l}", f"grad-{l}"}
-    if just.kind == "loss":
-        return {"loss"}
-    return {"update"}
+PARTS = ("live", "controls", "data", "network", "output", "view")
+NEEDS: dict[str, set[str]] = {  # what each part reads beyond the basics
+    "live": set(), "controls": set(), "data": {"plane"},
+    "network": {"symmetry", "diagram", "maps"}, "output": {"outputs", "curve", "maps"},
+    "view": set(),  # the open view's own needs: views.VIEWS[tab].needs
+}
+CURVE_POINTS = 300  # the loss curve starts from at most this many points (extremes kept)
+CHOICES = {
+    "activations": [a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only],
+    "output_activations": list(ACTIVATIONS),
+    "losses": list(LOSSES), "inits": list(INITIALIZERS),
+    "init_descriptions": INIT_DESCRIPTIONS, "init_fields": INIT_FIELDS,
+    "optimizers": list(OPTIMIZERS),
+    "regularizers": list(REGULARIZERS),
+}
 
 
 def _shows_origin(s: Session) -> bool:
@@ -76,216 +67,132 @@ def expiry_text(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-NEEDS: dict[str, set[str]] = {  # what each block of session.html reads, beyond the basics
-    "viewprefs": set(), "toolbar": set(), "data": set(), "architecture": set(),
-    "init": set(), "training": set(), "player": set(), "frame": set(), "check": set(),
-    "share": set(),
-    "banners": {"symmetry"},
-    "diagram": {"diagram"},  # with the symmetry rings and, on a 2-D problem, the maps
-    "loss": {"outputs", "curve"},
-    "plane": {"maps"},
-    "stepper": {"layers", "updates"},  # grids are built when read (app/web/layers.py)
-    "walkthrough": {"layers", "updates"},
-    "matrices": {"layers"},
-    "diagnostics": {"diagnostics"},
-    "distributions": {"distributions"},
-    "columns": {"diagram", "curve"},  # compare.html: its outputs come with the diagram
-}
-EVERYTHING = set().union(*NEEDS.values())
+def needs_of(parts: Iterable[str], prefs: Prefs) -> set[str]:
+    """Return everything the parts read."""
+    wanted: set[str] = set()
+    for part in parts:
+        wanted |= NEEDS[part]
+        if part == "view":
+            wanted |= views.VIEWS[prefs.tab].needs if prefs.tab else set()
+    return wanted
 
 
-def build(service: SessionService, s: Session, v: View, base_url: str = "",
-          blocks: Iterable[str] | None = None) -> dict[str, Any]:
-    """Return the context of the session page, computing only what `blocks` show.
-
-    `blocks=None` means the whole page. A frame of play renders a few light blocks, so
-    it skips the matrices, the walkthrough and the gradient check entirely.
-    """
-    wanted = set().union(*(NEEDS[b] for b in blocks)) if blocks is not None else EVERYTHING
-    n = s.inputs.shape[0]
-    v = replace(v, observation=min(v.observation, n - 1))
-    tr = service.trace_of(s)
-    stepper = view(tr, s.phase)
-    lit = _highlights(stepper)
-    observations = list(range(n)) if tr.rows is None else [int(i) for i in tr.rows]
-    ctx: dict[str, Any] = {
-        "s": s, "sid": s.id, "view": v, "ro": v.readonly, "L": s.spec.transitions,
-        "loss_sym": "ΣC" if s.spec.loss == "sse" else "C", "trace": tr, "stepper": stepper,
-        "lit": lit, "observations": observations,
+def basics(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> dict[str, Any]:
+    """Return what every part may read: the session, the choices, links and limits."""
+    return {
+        "s": s, "sid": s.id, "prefs": prefs, "ro": prefs.readonly, "L": s.spec.transitions,
+        "loss_sym": "ΣC" if s.spec.loss == "sse" else "C",
         "symmetry_explanation": SYMMETRY_EXPLANATION,
-        "history_total": len(s.history_steps),
         "expires": expiry_text(service.expires_at(s)),
         "links": {"edit": f"{base_url}/s/{s.id}", "view": f"{base_url}/s/{s.id}/view",
                   "copy": f"{base_url}/s/{s.id}/copy"},
         "choices": CHOICES, "play_speeds": PLAY_SPEEDS,
+        "init_fields": INIT_FIELDS[s.spec.init.scheme],
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
         "loss_formula": LOSSES[s.spec.loss].formula,
-        "num": num, "sub": sub, "sup": sup,
-        "is_origin": _shows_origin(s),
+        "num": num, "sub": sub, "sup": sup, "is_origin": _shows_origin(s),
         "max_layers": service.settings.max_transitions + 1,
         "max_observations": service.settings.max_observations,
-        "recipe": recipes.to_query(s, []) if recipes.shareable(s) else None,
-        "panels": recipes.PANELS,
         "max_neurons": service.settings.max_neurons,
+        "recipe": recipes.to_query(s, []) if recipes.shareable(s) else None,
+        "panels": recipes.PANELS, "tabs": views.tabs_of(s, prefs),
+        "small": s.problem is None, "fit_tolerance": output.FIT_TOLERANCE,
     }
-    key = (memo.parameters_key(s.parameters)
-           if wanted & {"diagnostics", "symmetry", "diagram"} else None)
-    if "diagnostics" in wanted:
-        ctx.update(_diagnostics(service, s, tr, v, key))
-    elif wanted & {"symmetry", "diagram"}:
-        ctx["symmetry"] = _symmetry(s, key)
-    if "symmetry" in ctx:
+
+
+def build(service: SessionService, s: Session, prefs: Prefs, base_url: str = "",
+          parts: Iterable[str] = PARTS) -> dict[str, Any]:
+    """Return the context of the given parts of the session page, computing only what
+    they show."""
+    parts = list(parts)
+    n = s.inputs.shape[0]
+    prefs = replace(prefs, observation=min(prefs.observation, n - 1),
+                    tab=prefs.tab if prefs.tab and views.offered(prefs.tab, s, prefs) else "")
+    wanted = needs_of(parts, prefs)
+    ctx = basics(service, s, prefs, base_url)
+    ctx["parts"] = parts
+    if wanted & {"symmetry", "diagram", "diagnostics"}:
+        ctx["symmetry"] = symmetry_groups(s.spec, s.parameters)
         ctx["symmetric"] = any(y.groups for y in ctx["symmetry"])
-    if wanted & {"diagram", "outputs", "distributions"}:
-        full = tr if tr.rows is None else service.trace_of(s, list(range(n)))
-        ctx["outputs"] = full.forward[-1].a
-        if "outputs" in wanted:
-            shown = n if v.show_all else (OUTPUT_ROWS_PLANE if s.problem else OUTPUT_ROWS)
-            ctx["output_rows"] = output_rows(ctx["outputs"], s.targets, shown,
-                                             s.spec.transitions, v.decimals)
-        if "distributions" in wanted:
-            ctx["distributions"] = distributions(full)
-    if wanted & {"maps", "diagram"} and s.problem is not None:
-        ctx["plane"] = plane_context(service, s, v)
+    if s.problem is not None and wanted & {"plane", "maps"}:
+        ctx["plane"] = _plane(service, s, prefs, "maps" in wanted)
     if "diagram" in wanted:
-        values = [s.inputs[v.observation]] + [f.a[v.observation] for f in full.forward]
-        ctx["diagram"] = svg.diagram(s.spec.layers, s.spec.transition_activations,
-                                     s.parameters, values, ctx["symmetry"], v.observation,
-                                     v.decimals, ctx["plane"]["thumbs"] if "plane" in ctx else None,
-                                     key=key)
+        row = s.inputs[prefs.observation : prefs.observation + 1]  # (1, inputs)
+        values = [row[0]] + [f.a[0] for f in forward(s.spec, s.parameters, row)]
+        features = plane.features_of(s.problem) if s.problem is not None else None
+        ctx["diagram"] = diagram.diagram(s.spec.layers, s.spec.transition_activations,
+                                         s.parameters, values, ctx["symmetry"],
+                                         prefs.observation, features)
+    if "outputs" in wanted and s.problem is None:
+        ctx["output_rows"] = output.rows(s, prefs)
+        ctx["misfit"] = service.misfit(s)
     if "curve" in wanted:
-        steps, losses = service.history(s, CURVE_POINTS)
-        test = service.test_history(s, CURVE_POINTS) if s.problem else None
-        ctx["curve"] = svg.curve(steps, losses, s.edits, v.log, test=test)
-    if "layers" in wanted:
-        ctx["layers"] = layers.layer_matrices(s, tr, v, lit, observations)
-    if "updates" in wanted:
-        ctx["updates"] = layers.update_grids(tr, v)
+        ctx["curve"] = curve_json(service, s, prefs)
+    if wanted & {"layers", "updates", "diagnostics", "distributions"}:
+        _trace_parts(service, s, prefs, wanted, ctx)
+    if "points" in wanted:
+        ctx["points"] = output.points(s, prefs)
     return ctx
 
 
-OutputRow = tuple[int, list[tuple[int, float, str, str]], list[str]]
+def _trace_parts(service: SessionService, s: Session, prefs: Prefs, wanted: set[str],
+                 ctx: dict[str, Any]) -> None:
+    """Add the trace's grids, the stepper and the diagnostics the open view shows."""
+    tr = service.trace_of(s)
+    stepper = view(tr, s.phase)
+    lit = highlights(stepper)
+    observations = list(range(s.inputs.shape[0])) if tr.rows is None else [
+        int(i) for i in tr.rows]
+    ctx.update({"trace": tr, "stepper": stepper, "lit": lit, "observations": observations})
+    if wanted & {"layers", "updates"}:
+        ctx["layers"] = layers.layer_matrices(s, tr, prefs, lit, observations)
+        ctx["updates"] = layers.update_grids(tr, prefs)
+    if "diagnostics" in wanted:
+        ctx.update(views.diagnostics(service, s, tr, prefs))
+    if "distributions" in wanted:
+        ctx["distributions"] = views.distributions(service, s)
 
 
-def output_rows(outputs: Array, targets: Array, shown: int, layer: int,
-                decimals: int) -> list[OutputRow]:
-    """Return the outputs table's first `shown` rows: each output's column, exact value,
-    hover name and text, then the targets' texts (formatted here, a row at a time)."""
-    width = outputs.shape[1]  # outputs and targets: (observations, output neurons)
-    values, texts = outputs[:shown].ravel().tolist(), nums(outputs[:shown], decimals)
-    ys, name = nums(targets[:shown], decimals), f"a{sup(layer)}"
-    return [(r, [(j, values[r * width + j], f"{sub(r)}{name}{sub(j)} = {values[r * width + j]}",
-                  texts[r * width + j]) for j in range(width)], ys[r * width:(r + 1) * width])
-            for r in range(min(shown, outputs.shape[0]))]
+def highlights(stepper: StepperView) -> set[str]:
+    """Return the keys of the matrices the phase stepper just computed."""
+    just = stepper.just_computed
+    if just is None:
+        return set()
+    if just.kind == "forward":
+        return {f"z-{just.layer}", f"a-{just.layer}"}
+    if just.kind == "backward":
+        l = just.layer
+        return {f"dloss_da-{l}", f"da_dz-{l}", f"delta-{l}", f"grad-{l}"}
+    if just.kind == "loss":
+        return {"loss"}
+    return {"update"}
 
 
-SYMMETRY: memo.Memo[tuple[LayerSymmetry, ...]] = memo.Memo(256)
-
-
-def _symmetry(s: Session, key: bytes | None) -> tuple[LayerSymmetry, ...]:
-    """Return the symmetry groups (remembered: they depend on the parameters only)."""
-    return SYMMETRY.get(key, lambda: symmetry_groups(s.spec, s.parameters))
-
-
-def _diagnostics(service: SessionService, s: Session, tr: Trace, v: View,
-                 key: bytes | None) -> dict[str, Any]:
-    """Return the symmetry groups, activity, gradient sizes and (when small) the check."""
-    rows = len(tr.rows) if tr.rows is not None else s.inputs.shape[0]
-    small = s.spec.parameter_count() * rows <= GRADCHECK_AUTO
-    if small or v.gradcheck:
-        diag = service.diagnostics(s)  # the same trace, symmetry, activity and sizes, checked
-        return {"diag": diag, "symmetry": diag.symmetry, "activity": diag.activity,
-                "gradients": diag.gradients}
-    return {"diag": None, "symmetry": _symmetry(s, key), "activity": activity(tr),
-            "gradients": gradient_norms(tr)}
-
-
-PLANE_PX = 300  # the output map's side on the page
-MAP_RESOLUTION = 100  # grid points per side of the output map
-THUMB_STRIDE = 4  # a neuron's thumbnail takes every 4th point of the map's grid: 25 × 25
-
-
-def _to_px(points: Array) -> list[tuple[float, float]]:
-    """Return plane points (x₁, x₂ in ±RADIUS) as pixel positions on the map."""
-    half = PLANE_PX / 2
-    return [(half + float(x) / RADIUS * half, half - float(y) / RADIUS * half)
-            for x, y in points]
-
-
-def distributions(full: Trace) -> list[dict[str, Any]]:
-    """Return per-layer histograms of the activations and of δ = ∂C/∂n, over all the data."""
-    out = []
-    for f in full.forward:
-        bounds = ACTIVATIONS[f.activation].bounds
-        delta = full.backward_for(f.layer).delta
-        finite = np.abs(delta[np.isfinite(delta)])
-        reach = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        out.append({"layer": f.layer, "activation": f.activation,
-                    "a": svg.histogram(f.a, bounds=bounds),
-                    "delta": svg.histogram(delta, bounds=(-reach, reach))})  # centred on 0
-    return out
-
-
-@dataclass(frozen=True)
-class PlaneMaps:
-    """Every map over the input plane, from one forward pass on the grid."""
-
-    features: Array  # (resolution², features): the inputs as the network sees them
-    layers: list[Array]  # layer l → (resolution², neurons)
-
-
-def compute_maps(s: Session) -> PlaneMaps:
-    """Evaluate the features and every neuron on the MAP_RESOLUTION² grid."""
+def _plane(service: SessionService, s: Session, prefs: Prefs, with_maps: bool
+           ) -> dict[str, Any]:
+    """Return the 2-D problem's pictures and scores (its maps only when shown)."""
     assert s.problem is not None
-    names = s.problem.recipe.get("features") or ["x1", "x2"]
-    return PlaneMaps(input_maps(names, MAP_RESOLUTION),
-                     neuron_maps(s.spec, s.parameters, names, MAP_RESOLUTION))
-
-
-def encode_maps(s: Session, maps: PlaneMaps,
-                discrete: bool) -> tuple[str, dict[tuple[int, int], str]]:
-    """Return the output map's data URI and each feature's and hidden neuron's thumbnail."""
-    acts = s.spec.transition_activations
-    outputs = maps.layers[-1]  # (resolution², outputs)
-    if outputs.shape[1] > 1:
-        output_uri = images.class_map(outputs, MAP_RESOLUTION, discrete)
+    if with_maps:
+        found = plane.plane_context(s, plane.maps(s), prefs.show_test, prefs.discrete)
     else:
-        output_uri = images.value_map(outputs[:, 0], MAP_RESOLUTION, acts[-1], discrete)
-    # Thumbnails: every THUMB_STRIDE-th grid point of the same pass, coloured in one batch.
-    columns: list[tuple[int, int, str | None, Array]] = [
-        (0, i, None, m) for i, m in enumerate(maps.features.T)]
-    columns += [(l, i, acts[l - 1], m) for l, layer in enumerate(maps.layers[:-1], 1)
-                for i, m in enumerate(layer.T)]
-    small = [images.signed(m.reshape(MAP_RESOLUTION, MAP_RESOLUTION)[::THUMB_STRIDE,
-                                                                       ::THUMB_STRIDE], act)
-             for _, _, act, m in columns]
-    uris = images.value_maps(small)
-    return output_uri, {(l, i): uri for (l, i, _, _), uri in zip(columns, uris, strict=True)}
-
-
-def plane_context(service: SessionService, s: Session, v: View) -> dict[str, Any]:
-    """Return the output map, the neuron thumbnails, the points and the scores."""
-    assert s.problem is not None
-    p = s.problem
-    output_uri, thumbs = encode_maps(s, compute_maps(s), v.discrete)
+        names = plane.features_of(s.problem)
+        found = {"recipe": s.problem.recipe, "kind": s.problem.kind,
+                 "datasets": plane.dataset_pictures(),
+                 "features": [(k, label, k in names) for k, label in plane.FEATURE_LABELS],
+                 "feature_pictures": plane.feature_pictures(plane.ALL_FEATURES)}
     train_acc, test_acc = service.accuracies(s)
-    return {
-        "output": output_uri, "thumbs": thumbs, "size": PLANE_PX,
-        "train": [(x, y, images.point_colour(t, p.kind))
-                  for (x, y), t in zip(_to_px(p.plane_train), s.targets, strict=True)],
-        "test": [(x, y, images.point_colour(t, p.kind))
-                 for (x, y), t in zip(_to_px(p.plane_test), p.test_targets, strict=True)]
-        if v.show_test else [],
-        "recipe": p.recipe, "kind": p.kind, "test_loss": service.test_loss(s),
-        "accuracy": train_acc, "test_accuracy": test_acc,
-        "datasets": list(DATASETS), "features": FEATURES,
-    }
+    found.update({"test_loss": service.test_loss(s), "accuracy": train_acc,
+                  "test_accuracy": test_acc})
+    return found
 
 
-CHOICES = {
-    "activations": [a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only],
-    "output_activations": list(ACTIVATIONS),
-    "losses": list(LOSSES), "inits": list(INITIALIZERS),
-    "init_descriptions": INIT_DESCRIPTIONS, "optimizers": list(OPTIMIZERS),
-    "regularizers": list(REGULARIZERS),
-}
+def curve_json(service: SessionService, s: Session, prefs: Prefs) -> str:
+    """Return the loss curve's data for the page's script: train and test points (step,
+    exact loss), the steps where the network was edited, and the scale."""
+    def points(steps: list[int], losses: list[float]) -> list[list[float]]:
+        return [[st, v] for st, v in zip(steps, losses, strict=True) if math.isfinite(v)]
+
+    train = points(*service.history(s, CURVE_POINTS))
+    test = points(*service.test_history(s, CURVE_POINTS)) if s.problem else []
+    return json.dumps({"train": train, "test": test, "edits": sorted(set(s.edits)),
+                       "log": prefs.log}, allow_nan=False, separators=(",", ":"))

@@ -17,7 +17,7 @@ from app.sessions.model import Session
 
 from . import matrices
 from .format import sub, sup
-from .view import View
+from .preferences import Prefs
 
 PRODUCT_ROWS = 8  # the walkthrough lays out the question's table up to this many rows
 
@@ -25,7 +25,7 @@ PRODUCT_ROWS = 8  # the walkthrough lays out the question's table up to this man
 class LayerMatrices:
     """The matrices of one layer l (1…L) for the Matrices panel and the walkthrough."""
 
-    def __init__(self, s: Session, tr: Trace, f: ForwardLayer, v: View, lit: set[str],
+    def __init__(self, s: Session, tr: Trace, f: ForwardLayer, v: Prefs, lit: set[str],
                  observations: list[int]) -> None:
         self.layer = l = f.layer
         self.activation = f.activation
@@ -115,7 +115,7 @@ class LayerMatrices:
 class UpdateGrids:
     """One transition's update: the gradient received, the step, the new weights, state."""
 
-    def __init__(self, tr: Trace, u: UpdateLayer, v: View) -> None:
+    def __init__(self, tr: Trace, u: UpdateLayer, v: Prefs) -> None:
         self.transition = u.transition
         self._tr, self._u, self._v = tr, u, v
 
@@ -151,12 +151,12 @@ class UpdateGrids:
                 for name, arrays in self._tr.state_after.slots.items()]
 
 
-def layer_matrices(s: Session, tr: Trace, v: View, lit: set[str],
+def layer_matrices(s: Session, tr: Trace, v: Prefs, lit: set[str],
                    observations: list[int]) -> list[LayerMatrices]:
     """Return every layer's grids (each built when first read)."""
     return [LayerMatrices(s, tr, f, v, lit, observations) for f in tr.forward]
 
 
-def update_grids(tr: Trace, v: View) -> list[UpdateGrids]:
+def update_grids(tr: Trace, v: Prefs) -> list[UpdateGrids]:
     """Return every transition's update grids (each built when first read)."""
     return [UpdateGrids(tr, u, v) for u in tr.update]

@@ -5,33 +5,26 @@ the shared diverging palette, each cell's hover title giving its name in the ori
 notation and its exact float64 value. Large matrices show their first rows until the
 viewer asks for all of them. Copy formats (NumPy, CSV, LaTeX) come from the same numbers.
 
-Trade-off, measured: a page holds thousands of cells, and a cell through the template
-engine (a loop step, four escapes, four attribute look-ups) cost ~4 µs — a 2-8-8-8-1
-net's edit spent half its time there. So a grid's numbers and colours are computed for
-the whole matrix at once (NumPy, then one formatting pass), and its rows are formatted
-here from `CELL` and `ROW`, the one place a cell's markup is written; the `matrix` macro
-writes everything around them.
+A grid's numbers and colours are computed for the whole matrix at once (NumPy, then one
+formatting pass); the template only writes them out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import chain, islice
 
 import numpy as np
-from markupsafe import Markup, escape
 from numpy.typing import NDArray
 
 from .format import colours, num, nums, scale_of, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
-MEMO_CELLS = 256  # grids up to this many shown cells have their formatting remembered
-CELL = '<td style="background:%s;color:%s" title="%s = %r">%s</td>'  # a heat-map cell
-PLAIN_CELL = '<td title="%s = %r">%s</td>'  # a cell without colour
-ROW = '<tr><th scope="row">%s</th>%s</tr>'  # a row: its label, its cells
+MEMO_CELLS = 256  # grids up to this many shown cells have their colours remembered
+TINT = 1.75  # a cell's colour is its value over TINT × the matrix's largest magnitude
+Cell = tuple[str, str, str, str]  # background, text colour, hover title, the number shown
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ class Grid:
     caption: str  # what it is, in words
     col_labels: list[str]
     row_labels: list[str]  # of the shown rows
-    names: list[str]  # each shown cell's name in the origin's notation (escaped)
+    names: list[str]  # each shown cell's name in the origin's notation
     values: list[float]  # its exact value (the hover title)
     backgrounds: list[str]
     foregrounds: list[str]
@@ -57,34 +50,21 @@ class Grid:
         """Return the number each shown cell shows (`num` at the grid's decimals)."""
         return nums(np.array(self.values, dtype=np.float64), self.decimals)
 
-    def cells(self, r: int, cls: str = "", coloured: bool = True) -> Markup:
-        """Return the <td> cells of shown row r (with class `cls`; plain if not `coloured`)."""
+    def cells(self, r: int) -> list[Cell]:
+        """Return the cells of shown row r."""
         w = self.shape[1]
         row = slice(r * w, (r + 1) * w)
-        parts: Iterable[tuple[object, ...]]
-        if coloured:
-            parts = zip(self.backgrounds[row], self.foregrounds[row], self.names[row],
-                        self.values[row], self.texts[row], strict=True)
-        else:
-            parts = zip(self.names[row], self.values[row], self.texts[row], strict=True)
-        cell = (CELL if coloured else PLAIN_CELL).replace("<td", f'<td class="{cls}"' if cls
-                                                          else "<td")
-        return Markup((cell * w) % tuple(chain.from_iterable(parts)))
+        return [(bg, fg, f"{name} = {value!r}", text) for bg, fg, name, value, text in
+                zip(self.backgrounds[row], self.foregrounds[row], self.names[row],
+                    self.values[row], self.texts[row], strict=True)]
 
     @cached_property
-    def body(self) -> Markup:
-        """Return the table's body rows, each headed by its label (one formatting pass)."""
-        w = self.shape[1]
-        cells = zip(self.backgrounds, self.foregrounds, self.names, self.values, self.texts,
-                    strict=True)
-        args: list[object] = []
-        for label in self.row_labels:
-            args.append(escape(label))
-            args.extend(chain.from_iterable(islice(cells, w)))
-        return Markup((ROW % ("%s", CELL * w) * len(self.row_labels)) % tuple(args))
+    def rows(self) -> list[tuple[str, list[Cell]]]:
+        """Return each shown row: its label and its cells."""
+        return [(label, self.cells(r)) for r, label in enumerate(self.row_labels)]
 
 
-Namer = Callable[[int], list[str]]  # rows shown → each cell's name (escaped), row-major
+Namer = Callable[[int], list[str]]  # rows shown → each cell's name, row-major
 
 
 def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
@@ -94,7 +74,7 @@ def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
     m = np.atleast_2d(m).astype(np.float64, copy=False)
     limit = m.shape[0] if show_all else min(m.shape[0], PREVIEW_ROWS)
     shown = np.ascontiguousarray(m[:limit])  # (limit, columns)
-    scale = scale_of(m)
+    scale = scale_of(m) * TINT  # the largest cell at a 4/7 tint: numbers stay readable
     if shown.size <= MEMO_CELLS:
         cells = _cells(shown.tobytes(), shown.shape, scale)
     else:
@@ -126,12 +106,11 @@ def activation_grid(key: str, symbol: str, layer: int, m: Array, decimals: int,
     obs = observations if observations is not None else list(range(m.shape[0]))
     head = f"{symbol}{sup(layer)}"
     cols = [head + sub(i) for i in range(m.shape[1])]  # a^l_i; a cell is ₒa^l_i
-    safe = [str(escape(c)) for c in cols]
     shown = obs if show_all else obs[:PREVIEW_ROWS]
     return grid(
         key, title or head, caption, m, decimals,
         row_labels=[f"obs {o}" for o in shown], col_labels=cols,
-        namer=lambda limit: [so + c for so in map(sub, obs[:limit]) for c in safe],
+        namer=lambda limit: [so + c for so in map(sub, obs[:limit]) for c in cols],
         show_all=show_all, highlight=highlight)
 
 
@@ -169,7 +148,7 @@ def _weight_grid(key: str, symbol: str, transition: int, weights: Array, biases:
     t = transition
     m = weights if biases is None else np.vstack([biases[None, :], weights])
     fan_in, fan_out = weights.shape
-    tag = "" if symbol == "w" else str(escape(symbol))  # w¹₀,₀, or e.g. Δw¹₀,₀
+    tag = "" if symbol == "w" else symbol  # w¹₀,₀, or e.g. Δw¹₀,₀
     ends = [sub(j) for j in range(fan_out)]
     bias = f"b{sup(t)}" if symbol == "w" else f"{tag} of b{sup(t)}"
     names = [[bias + e for e in ends]] if biases is not None else []  # (1 +) fan_in × fan_out

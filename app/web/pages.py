@@ -1,63 +1,63 @@
-"""Pages: the landing page, a session's playground (edit and read-only), copies, recipe
-links, compare, import, and the panels' refresh and cross-tab sync.
+"""Pages: the landing page and its cards, a session's playground (edit and read-only),
+copies, recipe links, compare, import, the open deep view and refreshes of the parts.
 """
 
+from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import escape
 
 from app.sessions.errors import ServiceError
 
-from . import context, forms, recipes
-from .common import (
+from . import context, forms, gallery, plane, recipes
+from .panels import (
     EVERY,
     Fields,
     Service,
     error_html,
-    macros,
     redirect_to,
     render_page,
-    render_panels,
-    request_values,
-    view_of,
+    render_parts,
+    request_prefs,
 )
-from .templating import environment, render_blocks
-from .view import view_from
+from .play import LEFT_SECONDS
+from .preferences import TABS
+from .templating import environment
 
 router = APIRouter(include_in_schema=False)
+REFRESHABLE = ("live", *EVERY)  # parts a refresh may ask for
 
 
 @router.get("/", response_class=HTMLResponse)
 def get_landing() -> HTMLResponse:
-    """Show the landing page with the example gallery."""
+    """Show the landing page with the gallery of cards."""
     return HTMLResponse(environment().get_template("landing.html").render(
-        title="See how a neural network learns"))
+        title="See how a neural network learns", examples=gallery.EXAMPLES,
+        planes=gallery.PLANES, pictures=plane.dataset_pictures(), choices=context.CHOICES))
 
 
 @router.post("/new")
 def create_network(request: Request, service: Service, form: Fields) -> Response:
-    """Create a session from an example card or the new-network form."""
+    """Create a session from a card or the new-network form."""
     try:
-        body = _new_body(form)
-        s = service.create(body)
+        s = service.create(_new_body(form))
     except ServiceError as err:
         return error_html(err, "new")
     return redirect_to(request, f"/s/{s.id}")
 
 
 def _new_body(form: dict[str, Any]) -> dict[str, Any]:
+    card = gallery.CARDS.get(str(form.get("card", "")))
+    if card is not None:
+        return json.loads(json.dumps(card.body))  # a copy: the service may keep parts
     example = form.get("example", "")
-    if form.get("dataset"):
-        return {"dataset": {"name": str(form["dataset"]), "points": 250, "noise": 0.1},
-                "title": str(form.get("title") or form["dataset"]).capitalize()}
     if example and example != "custom":
         return {"example": example}
-    sizes = forms.layer_sizes(str(form.get("layers", "2-3-1")))
+    sizes = forms.layer_sizes(str(form.get("layers", "2-3-1")), "new")
     inputs: list[list[float]]
     targets: list[list[float]]
     if sizes[0] == 2 and sizes[-1] == 1:
@@ -71,9 +71,9 @@ def _new_body(form: dict[str, Any]) -> dict[str, Any]:
         "output_activation": form.get("output_activation", "sigmoid"),
         "loss": form.get("loss", "sse"),
         "init": {"scheme": form.get("scheme", "xavier_uniform"),
-                 "seed": int(forms.number(form.get("seed", 0), "seed", integer=True, low=0))},
+                 "seed": int(forms.number(form.get("seed", 0), "new", integer=True, low=0))},
         "optimizer": {"name": "sgd", "learning_rate": forms.number(
-            form.get("learning_rate", 0.5), "learning_rate", low=1e-12)},
+            form.get("learning_rate", 0.5), "new", low=1e-12)},
         "inputs": inputs, "targets": targets,
     }
 
@@ -97,29 +97,25 @@ def get_recipe_link(session_id: str, request: Request, service: Service) -> HTML
     """Return the recipe link of a session, hiding the chosen controls."""
     s = service.get(session_id)
     if not recipes.shareable(s):
-        return HTMLResponse('<p class="hint">Recipe links rebuild generated datasets; this '
-                            "session's data was typed or uploaded, so share its session or "
-                            "copy link instead.</p>")
+        raise ServiceError(409, "not_shareable", "This session's data was typed or uploaded: "
+                           "share its session or copy link instead.")
     hide = [h for h in request.query_params.getlist("hide") if h in recipes.PANELS]
     url = f"{str(request.base_url).rstrip('/')}/r?{recipes.to_query(s, hide)}"
-    link = escape(url)
-    return HTMLResponse(f'<a href="{link}" id="recipe-url">Recipe link</a> '
-                        f'<button type="button" class="linkish" data-copy="{link}">copy</button>'
-                        f'<textarea readonly rows="3" aria-label="Recipe link">{link}</textarea>')
+    return HTMLResponse(environment().get_template("partials/recipe_link.html").render(url=url))
 
 
 @router.get("/s/{session_id}", response_class=HTMLResponse)
 def get_session_page(session_id: str, request: Request, service: Service) -> HTMLResponse:
     """Show the playground of a session (the session link: edits allowed)."""
-    s = service.get(session_id)
-    return render_page(request, service, s, view_of(request))
+    s = service.release_play(session_id, LEFT_SECONDS)
+    return render_page(request, service, s, request_prefs(request))
 
 
 @router.get("/s/{session_id}/view", response_class=HTMLResponse)
 def get_readonly_page(session_id: str, request: Request, service: Service) -> HTMLResponse:
     """Show a session read-only."""
-    s = service.get(session_id)
-    return render_page(request, service, s, view_of(request, readonly=True))
+    return render_page(request, service, service.get(session_id),
+                       request_prefs(request, readonly=True))
 
 
 @router.get("/s/{session_id}/copy")
@@ -130,24 +126,24 @@ def copy_session(session_id: str, request: Request, service: Service) -> Respons
 
 @router.get("/s/{session_id}/panels")
 def get_panels(session_id: str, request: Request, service: Service) -> HTMLResponse:
-    """Re-render every panel (after a change of display preferences)."""
-    values = request_values(request)
-    view = view_from(values, readonly=values.get("readonly") == "1")
-    return render_panels(request, service, service.get(session_id), view, EVERY)
+    """Re-render the parts asked for (`parts=a,b`; every part by default), after a change
+    of display preferences or a change made in another tab."""
+    asked = [p for p in request.query_params.get("parts", "").split(",") if p in REFRESHABLE]
+    return render_parts(request, service, service.get(session_id), request_prefs(request),
+                        asked or EVERY)
 
 
-@router.get("/s/{session_id}/sync")
-def sync_session(session_id: str, request: Request, service: Service) -> Response:
-    """Return every panel if the session moved on since `version` (another tab), else 204."""
-    values = request_values(request)
-    s = service.get(session_id)
-    if str(s.version) == str(values.get("version")):
-        return Response(status_code=204)
-    view = view_from(values, readonly=values.get("readonly") == "1")
-    return render_panels(request, service, s, view, EVERY)
+@router.get("/s/{session_id}/views/{name}", response_class=HTMLResponse)
+def get_view(session_id: str, name: Annotated[str, Path(max_length=20)], request: Request,
+             service: Service) -> HTMLResponse:
+    """Return a deep view, opened (or closed: the name "none")."""
+    if name != "none" and name not in TABS:
+        raise ServiceError(404, "not_found", "No such view.")
+    values = {**request.query_params, "tab": "" if name == "none" else name}
+    prefs = request_prefs(request, values)
+    return render_parts(request, service, service.get(session_id), prefs, ["view"], oob=False)
 
 
-# ---------------------------------------------------------------------------- edits
 @router.post("/s/{session_id}/compare")
 def compare(session_id: str, request: Request, service: Service, form: Fields) -> Response:
     """Fork with another initialisation and open both side by side."""
@@ -166,27 +162,30 @@ def compare(session_id: str, request: Request, service: Service, form: Fields) -
 @router.get("/compare/{a}/{b}", response_class=HTMLResponse)
 def compare_page(a: str, b: str, request: Request, service: Service) -> HTMLResponse:
     """Show two sessions side by side."""
-    view = view_of(request)
-    pair = [context.build(service, service.get(x), view) for x in (a, b)]
+    prefs = request_prefs(request)
+    pair = [context.build(service, service.get(x), prefs, parts=["network", "output"])
+            for x in (a, b)]
     return HTMLResponse(environment().get_template("compare.html").render(
-        title="Compare", pair=pair, a=a, b=b, view=view, mx=macros(), oob=False))
+        title="Compare", pair=pair, a=a, b=b, prefs=prefs, oob=False))
 
 
 @router.post("/compare/{a}/{b}/step", response_class=HTMLResponse)
-def compare_step(a: str, b: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
+def compare_step(a: str, b: str, request: Request, service: Service,
+                 form: Fields) -> HTMLResponse:
     """Step both sessions together and return both columns."""
-    view = view_of(request, form)
+    prefs = request_prefs(request, form)
     try:
-        n = int(forms.number(request.query_params.get("n", 1), "step", integer=True, low=1))
+        n = int(forms.number(request.query_params.get("n", 1), "compare", integer=True, low=1))
         for x in (a, b):
             service.step(x, n)
     except ServiceError as err:
         if err.status == 404:
             raise
         return error_html(err, "compare")
-    pair = [context.build(service, service.get(x), view, blocks=["columns"]) for x in (a, b)]
-    html = render_blocks("compare.html", ["columns"], pair=pair, a=a, b=b,
-                         view=view, mx=macros(), oob=True)
+    pair = [context.build(service, service.get(x), prefs, parts=["network", "output"])
+            for x in (a, b)]
+    html = environment().get_template("compare_columns.html").render(
+        pair=pair, a=a, b=b, prefs=prefs, oob=True)
     return HTMLResponse(html)
 
 

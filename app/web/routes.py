@@ -1,18 +1,19 @@
-"""HTML routes: full pages, and HTMX fragments swapped out-of-band by panel id.
+"""HTML routes: the pages, and the fragments that refresh the parts a learner sees.
 
-One router assembled from the modules by role: `pages`, `edits`, `training`, `tools`
-(what they share is in `common`).
+One router assembled from the rooms of the page: `pages` (landing, session, views),
+`controls` (the control bar), `data`, `network`, `inspector`, `tools` (check and copy)
+and `play` (the live stream).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import edits, pages, tools, training
-from .common import error_html
+from . import controls, data, inspector, network, pages, play, tools
+from .panels import error_html
 
 router = APIRouter(include_in_schema=False)
-for part in (pages, edits, training, tools):
+for part in (pages, controls, data, network, inspector, tools, play):
     router.include_router(part.router)
 
 __all__ = ["error_html", "router"]

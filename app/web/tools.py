@@ -1,28 +1,24 @@
-"""Tools on the page: check my hand calculation, and copy a matrix as NumPy, CSV, LaTeX.
+"""Tools of the deep views: check my hand calculation, and copy a matrix as NumPy, CSV
+or LaTeX.
 """
 
+from __future__ import annotations
 
 import re
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import escape
-
 from app.engine.trace import with_ones
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import forms, matrices
-from .common import (
-    Fields,
-    Service,
-    view_of,
-)
 from .format import num
+from .panels import Fields, Service, error_html, request_prefs
+from .preferences import Prefs
 from .templating import environment
-from .view import View
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 @router.post("/s/{session_id}/check", response_class=HTMLResponse)
 def check(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Check a hand-computed matrix; return the verdict table."""
-    view = view_of(request, form)
+    prefs = request_prefs(request, form)
     s = service.get(session_id)
     try:
         quantity = str(form.get("quantity", "a"))
@@ -46,10 +42,9 @@ def check(session_id: str, request: Request, service: Service, form: Fields) -> 
     except ServiceError as err:
         if err.status == 404:
             raise
-        return HTMLResponse(f'<p class="field-error" role="alert">{escape(err.message)}</p>',
-                            status_code=422)
+        return error_html(err, "check")
     return HTMLResponse(environment().get_template("partials/check_result.html").render(
-        r=result, view=view, num=num, rows=range(result.expected.shape[0]),
+        r=result, prefs=prefs, num=num, rows=range(result.expected.shape[0]),
         cols=range(result.expected.shape[1])))
 
 
@@ -58,26 +53,26 @@ def copy_matrix(session_id: str, key: str, fmt: str, request: Request,
                 service: Service) -> HTMLResponse:
     """Return a matrix as NumPy, CSV or LaTeX text in a small copy dialog."""
     s = service.get(session_id)
-    view = view_of(request)
-    m = _matrix_for(service, s, key, view)
+    prefs = request_prefs(request)
+    m = _matrix_for(service, s, key, prefs)
     if m is None or fmt not in ("numpy", "csv", "latex"):
         raise ServiceError(404, "not_found", "No such matrix.")
     name = re.sub(r"\W", "_", key)
     text = {"numpy": lambda: "import numpy as np\n" + matrices.as_numpy(m, name),
             "csv": lambda: matrices.as_csv(m),
-            "latex": lambda: matrices.as_latex(m, view.decimals)}[fmt]()
+            "latex": lambda: matrices.as_latex(m, prefs.decimals)}[fmt]()
     return HTMLResponse(environment().get_template("partials/copy_dialog.html").render(
         key=key, fmt=fmt, text=text))
 
 
 def _matrix_for(service: SessionService, s: Session, key: str,
-                view: View) -> np.ndarray | None:
+                prefs: Prefs) -> np.ndarray | None:
     tr = service.trace_of(s)
     match = re.fullmatch(r"([a-z_]+)(?:-([a-z0-9]+))?-(\d+)", key)
     if not match:
         return None
     kind, slot, index = match[1], match[2], int(match[3])
-    aug = view.augmented
+    aug = prefs.augmented
     L = s.spec.transitions
     if kind in ("w", "ug", "us", "un", "slot") and not 0 <= index < L:
         return None
@@ -86,7 +81,7 @@ def _matrix_for(service: SessionService, s: Session, key: str,
 
     def stack(w: np.ndarray, b: np.ndarray) -> np.ndarray:
         m = np.vstack([b[None, :], w]) if aug else w
-        return m.T if view.transpose else m
+        return m.T if prefs.transpose else m
 
     if kind in ("z", "a"):
         found: np.ndarray = getattr(tr.forward[index - 1], kind)

@@ -50,10 +50,28 @@ def test_last_layer_size_change_keeps_the_first_transitions(client, create, smal
     assert np.shape(after["parameters"][2]["weights"]) == (5, 2)
 
 
-def test_changed_transition_is_redrawn_not_kept(client, create, small_spec):
+def test_a_resized_transition_keeps_its_weights_and_draws_only_the_new_ones(
+        client, create, small_spec):
+    """A neuron added to hidden layer 1 keeps every weight of the neurons that were there
+    (hand edits too); only its own column of w⁰ and row of w¹ are drawn."""
     s = create(small_spec)
+    cell = {"transition": 0, "kind": "weights", "row": 1, "column": 2, "value": 7.5}
+    edited = _patch(client, s["id"], {"cells": [cell]})
     after = _patch(client, s["id"], {"layers": [2, 4, 3, 2]})
-    assert after["parameters"][0]["weights"][0][:3] != s["parameters"][0]["weights"][0]
+    w0, w1 = np.array(after["parameters"][0]["weights"]), np.array(after["parameters"][1]["weights"])
+    old0, old1 = (np.array(edited["parameters"][t]["weights"]) for t in (0, 1))
+    assert (w0[:, :3] == old0).all() and w0[1, 2] == 7.5
+    assert (w1[:3, :] == old1).all()
+    assert after["parameters"][0]["biases"][:3] == edited["parameters"][0]["biases"]
+    assert w0.shape == (2, 4) and w1.shape == (4, 3)
+
+
+def test_a_transition_around_an_added_layer_is_drawn_afresh(client, create, small_spec):
+    s = create(small_spec)
+    after = _patch(client, s["id"], {"layers": [2, 3, 3, 3, 2]})
+    assert after["parameters"][:2] == s["parameters"][:2]
+    assert np.shape(after["parameters"][2]["weights"]) == (3, 3)
+    assert after["parameters"][2]["weights"][0][:2] != s["parameters"][2]["weights"][0]
 
 
 def test_set_a_whole_weight_matrix(client, origin):

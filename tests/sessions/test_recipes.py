@@ -9,7 +9,6 @@ float64 bits. `/r` is exercised through the app with a TestClient.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -266,25 +265,6 @@ def test_malformed_number_raises_value_error(broken: dict[str, str]) -> None:
 # --- /r and the recipe link ---------------------------------------------------------------
 
 
-class _Sections(HTMLParser):
-    """Collect each <section id=…>'s attributes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "section" and named.get("id"):
-            self.found[str(named["id"])] = named
-
-
-def _sections(html: str) -> dict[str, dict[str, str | None]]:
-    parser = _Sections()
-    parser.feed(html)
-    return parser.found
-
-
 def _recipe_query(client: TestClient, body: dict[str, Any], hide: list[str]) -> str:
     sid = client.post("/api/sessions", json=body).json()["id"]
     resp = client.get(f"/s/{sid}/recipe", params=[("hide", h) for h in hide])
@@ -314,16 +294,19 @@ def test_open_recipe_without_hidden_panels_redirects_to_the_bare_session(
     assert urlsplit(resp.headers["location"]).query == ""
 
 
-def test_recipe_session_page_marks_hidden_panels_hidden(client: TestClient) -> None:
+def test_recipe_session_page_leaves_out_the_hidden_controls(client: TestClient) -> None:
+    """A class's recipe hides tabs (matrices, check) and controls (the dataset's, the
+    initialisation's); everything else stays."""
     hide = ["matrices", "check", "plane", "init"]
     query = _recipe_query(client, CASES["circle-features-noise-ratio"], hide)
     page = client.get(f"/r?{query}")  # follows the redirect
     assert page.status_code == 200
-    sections = _sections(page.text)
-    for panel in hide:
-        assert "hidden" in sections[f"panel-{panel}"], panel
-    for panel in ("architecture", "training", "stepper", "walkthrough", "share"):
-        assert "hidden" not in sections[f"panel-{panel}"], panel
+    for gone in ('data-tab="matrices"', 'data-tab="check"', 'class="init-form"',
+                 'class="dataset-form"', 'data-tab="points"'):
+        assert gone not in page.text, gone
+    for kept in ('data-tab="stepper"', 'data-tab="walkthrough"', 'data-tab="share"',
+                 'data-tab="setup"', 'class="layer-controls"', 'class="cb-group settings"'):
+        assert kept in page.text, kept
 
 
 def test_recipe_link_opened_through_r_rebuilds_the_session(client: TestClient) -> None:

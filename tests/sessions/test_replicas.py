@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Server, run_async
 
-STEP = re.compile(r'data-step="(\d+)"')  # the toolbar's step counter in a play frame
 
 
 @pytest.fixture
@@ -77,26 +78,38 @@ def test_64_concurrent_steps_split_across_replicas_end_at_step_64(
     assert httpx.get(f"{b.url}/api/sessions/{sid}").json()["step"] == 64
 
 
+def frames(url: str, session_id: str, last_event: str | None = None,
+           timeout: float = 30) -> Iterator[dict[str, Any]]:
+    """Yield the play frames of a tab's live stream (`Last-Event-ID` makes it a reconnect)."""
+    headers = {"Last-Event-ID": last_event} if last_event else {}
+    with httpx.stream("GET", f"{url}/s/{session_id}/live", headers=headers,
+                      timeout=timeout) as stream:
+        event = ""
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "frame":
+                yield json.loads(line.split(":", 1)[1])
+
+
 def _play(url: str, session_id: str, acknowledged: list[int], stop: threading.Event) -> None:
-    """Post play frames 0, 1, 2… as the page does; record each acknowledged step."""
-    frame = 0
-    with httpx.Client(base_url=url, timeout=30) as client:
-        while not stop.is_set():
-            try:
-                reply = client.post(f"/s/{session_id}/play", data={"frame": str(frame)})
-            except httpx.TransportError:
-                return  # the replica died mid-frame: that frame was never acknowledged
-            assert reply.status_code == 200, reply.text[:300]
-            match = STEP.search(reply.text)
-            assert match is not None
-            acknowledged.append(int(match.group(1)))
-            frame += 1
+    """Watch a playing session's frames as a tab does; record each step a frame showed
+    (a frame is sent once its step is saved)."""
+    try:
+        for frame in frames(url, session_id):
+            if "step" in frame:
+                acknowledged.append(int(frame["step"]))
+            if stop.is_set():
+                return
+    except httpx.TransportError:
+        return  # the replica died: what came before was acknowledged
 
 
 def test_killing_a_mid_play_loses_no_acknowledged_step_and_b_goes_on(
         replicas: tuple[Server, Server]) -> None:
     a, b = replicas
     sid = httpx.post(f"{a.url}/api/sessions", json={"example": "xor"}).json()["id"]
+    assert httpx.post(f"{a.url}/s/{sid}/play", data={"action": "play"}).status_code == 200
     acknowledged: list[int] = []
     stop = threading.Event()
     player = threading.Thread(target=_play, args=(a.url, sid, acknowledged, stop))
@@ -113,13 +126,12 @@ def test_killing_a_mid_play_loses_no_acknowledged_step_and_b_goes_on(
     assert acknowledged[-1] > 0
     on_b = httpx.get(f"{b.url}/api/sessions/{sid}").json()
     assert on_b["step"] >= acknowledged[-1]
-    # B goes on: the session is still playing, so B serves its next frames and steps
-    frame = httpx.post(f"{b.url}/s/{sid}/play", data={"frame": "99"}, timeout=30)
-    assert frame.status_code == 200
-    match = STEP.search(frame.text)
-    assert match is not None
-    assert int(match.group(1)) > on_b["step"]
+    # B goes on: the tab reconnects to B, which trains the still-playing session
+    resumed = next(f for f in frames(b.url, sid, last_event="1") if "step" in f)
+    assert resumed["step"] > on_b["step"]
+    assert httpx.post(f"{b.url}/s/{sid}/play", data={"action": "pause"}).status_code == 200
+    paused = httpx.get(f"{b.url}/api/sessions/{sid}").json()["step"]
     stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"iterations": 1},
                          timeout=30)
     assert stepped.status_code == 200
-    assert stepped.json()["step"] == int(match.group(1)) + 1
+    assert stepped.json()["step"] == paused + 1

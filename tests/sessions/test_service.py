@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
+from app.engine.trace import predict
 from app.sessions.errors import ServiceError
 from app.sessions.history import decimate
 from app.sessions.service import SessionService
@@ -87,22 +89,81 @@ def test_training_requests_in_quick_succession_share_one_undo_entry() -> None:
 def test_play_frames_coalesce_into_one_undo_entry() -> None:
     service = _service()
     sid = service.create({"example": "origin"}).id
-    service.play_frame(sid, lambda s: 0.01, start=True)
-    for _ in range(3):
-        service.play_frame(sid, lambda s: 0.01, start=False)
+    service.set_playing(sid, True)
+    for _ in range(4):
+        assert service.play_frame(sid, lambda s: 0.01, gap=0.0) is not None
     s = service.get(sid)
     assert [u.label for u in s.undo] == ["play"]
     assert s.progress.step > 0
 
 
+def test_a_session_not_playing_trains_no_frame() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    version = service.get(sid).version
+    assert service.play_frame(sid, lambda s: 0.01, gap=0.0) is None
+    assert service.get(sid).version == version  # nothing saved
+
+
 def test_pause_stops_later_frames() -> None:
     service = _service()
     sid = service.create({"example": "origin"}).id
-    service.play_frame(sid, lambda s: 0.01, start=True)
+    service.set_playing(sid, True)
+    service.play_frame(sid, lambda s: 0.01, gap=0.0)
     service.set_playing(sid, False)
     step = service.get(sid).progress.step
-    assert service.play_frame(sid, lambda s: 0.01, start=False) is None
+    assert service.play_frame(sid, lambda s: 0.01, gap=0.0) is None
     assert service.get(sid).progress.step == step
+
+
+def test_a_frame_inside_the_gap_of_the_last_one_trains_nothing() -> None:
+    """Two tabs driving one session: the second to come within the gap finds it done."""
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.set_playing(sid, True)
+    first = service.play_frame(sid, lambda s: 0.001, gap=0.0)
+    assert first is not None
+    assert service.play_frame(sid, lambda s: 0.001, gap=3600.0) is None
+    assert service.get(sid).progress.step == first.session.progress.step
+
+
+def test_release_pauses_only_a_session_whose_frames_stopped() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.set_playing(sid, True)
+    assert service.release_play(sid, idle=3600.0).playing  # saved a moment ago
+    released = service.release_play(sid, idle=0.0)
+    assert not released.playing
+    assert not service.get(sid).playing
+
+
+def test_play_until_stops_once_every_output_is_within_the_tolerance() -> None:
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.reinitialize(sid, {"scheme": "xavier_uniform", "seed": 0, "bias": 0.0})
+    tolerance = 0.05
+    s = service.set_playing(sid, True, until=tolerance)
+    assert s.play_until == tolerance
+    for _ in range(2_000):  # a bounded loop: each frame trains 20 ms at most
+        outcome = service.play_frame(sid, lambda s: 0.02, gap=0.0)
+        if outcome is None:
+            break
+    s = service.get(sid)
+    assert not s.playing and s.play_until is None
+    outputs = predict(s.spec, s.parameters, s.inputs)
+    assert float(np.max(np.abs(outputs - s.targets))) <= tolerance
+    assert service.misfit(s) == float(np.max(np.abs(outputs - s.targets)))
+
+
+def test_a_diverged_session_refuses_to_play() -> None:
+    service = _service()
+    s = service.create({"layers": [1, 1], "output_activation": "linear",
+                        "optimizer": {"learning_rate": 10.0},
+                        "inputs": [[3.0], [4.0]], "targets": [[1.0], [2.0]]})
+    assert service.step(s.id, 5000).session.status == "diverged"
+    with pytest.raises(ServiceError) as err:
+        service.set_playing(s.id, True)
+    assert err.value.status == 409
 
 
 def test_a_diverged_session_stops_training_until_edited() -> None:
@@ -179,3 +240,16 @@ def test_undoing_a_hand_edit_of_generated_data_restores_its_recipe() -> None:
     restored = service.undo(sid)
     assert restored.problem is not None
     assert "edited" not in restored.problem.recipe
+
+
+def test_undoing_a_resize_leaves_initial_parameters_that_fit_and_export_round_trips() -> None:
+    """Found by the API's state machine: undo restored the sizes but kept the resized
+    network's initial parameters, so the export could not be imported."""
+    service = _service()
+    sid = service.create({"example": "origin"}).id
+    service.patch(sid, {"layers": [2, 1, 3, 2]})
+    s = service.undo(sid)
+    assert [t.weights.shape for t in s.initial] == list(s.spec.shapes())
+    copy = service.import_document(service.export(s))
+    assert copy.spec.layers == (2, 3, 3, 2)
+    assert service.reset(copy.id).progress.step == 0

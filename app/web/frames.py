@@ -1,0 +1,104 @@
+"""A frame of play: the numbers of the instrument that training changes.
+
+A frame holds the counters, every neuron's tone and label for the observation shown,
+every weight's and bias's tone (`diagram`), the outputs shown, the newest loss points
+and, on 2-D problems, the maps and the scores: JSON of small numbers and short strings,
+which static/js/live.js puts in place without rebuilding anything. `Changes` keeps what
+a tab was last sent, so each frame carries only what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from app.engine.trace import forward
+from app.sessions.model import Session
+from app.sessions.service import SessionService
+
+from . import diagram, output, plane
+from .format import num
+from .preferences import Prefs
+
+
+def status_text(s: Session) -> str:
+    """Return the status the control bar shows."""
+    if s.playing:
+        return "playing to fit" if s.play_until is not None else "playing"
+    return s.status
+
+
+def _last(steps: Any, losses: Any) -> list[float] | None:
+    """Return the newest point of a loss history (None when empty or not finite)."""
+    if not len(steps) or not math.isfinite(float(losses[-1])):
+        return None
+    return [int(steps[-1]), float(losses[-1])]
+
+
+def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
+    """Return the frame of the session as it is now, for one tab's preferences."""
+    d = prefs.decimals
+    obs = min(prefs.observation, s.inputs.shape[0] - 1)
+    row = s.inputs[obs : obs + 1]  # (1, inputs)
+    values = [row[0]] + [f.a[0] for f in forward(s.spec, s.parameters, row)]
+    tones = diagram.node_tones(values, s.spec.transition_activations)
+    out: dict[str, Any] = {
+        "v": s.version, "playing": s.playing, "step": s.progress.step,
+        "text": {"step-counter": str(s.progress.step), "epoch-counter": str(s.progress.epoch),
+                 "loss-value": num(s.loss, d), "status": status_text(s)},
+        "nodes": [[q, num(v, 3)] for l in range(1, len(values))
+                  for q, v in zip(tones[l], values[l].tolist(), strict=True)],
+        "biases": diagram.bias_tones(s.parameters),
+        "edges": diagram.weight_tones(s.parameters),
+        "train": _last(s.history_steps, s.history_losses),
+    }
+    if s.problem is None:
+        rows = output.rows(s, prefs)
+        out["out"] = [[c.text, c.value if math.isfinite(c.value) else None]
+                      for _, cells, _ in rows for c in cells]
+        misfit = service.misfit(s)
+        out["text"]["misfit"] = num(misfit, 4)
+        out["fitted"] = misfit <= output.FIT_TOLERANCE
+    else:
+        _plane(service, s, prefs, out)
+    return out
+
+
+def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any]) -> None:
+    """Add a 2-D problem's maps, scores and newest test-loss point to a frame."""
+    layers = plane.maps(s)
+    picture, _ = plane.output_picture(s, layers, prefs.discrete)
+    out["maps"] = {"out": picture, "tiles": plane.hidden_tiles(s, layers)}
+    out["test"] = _last(s.test_steps, s.test_losses)
+    train_acc, test_acc = service.accuracies(s)
+    out["text"].update({"train-loss": num(s.loss, 4), "test-loss": num(service.test_loss(s), 4)})
+    if train_acc is not None and test_acc is not None:
+        out["text"].update({"train-accuracy": f"{100 * train_acc:.1f} %",
+                            "test-accuracy": f"{100 * test_acc:.1f} %"})
+
+
+class Changes:
+    """What one tab was last sent: each frame after the first carries only what differs."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, Any] = {}
+
+    def diff(self, new: dict[str, Any]) -> dict[str, Any]:
+        """Return the part of `new` this tab has not got (its version always)."""
+        out: dict[str, Any] = {"v": new["v"]}
+        for key, value in new.items():
+            old = self._sent.get(key)
+            if key == "text":
+                texts = {k: v for k, v in value.items() if old is None or old.get(k) != v}
+                if texts:
+                    out["text"] = texts
+            elif old != value:
+                out[key] = value
+        self._sent = new
+        return out
+
+    @staticmethod
+    def encode(data: dict[str, Any]) -> str:
+        """Return a frame as compact JSON (never NaN: every number in it is finite)."""
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)

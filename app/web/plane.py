@@ -1,0 +1,214 @@
+"""Pictures of the input plane for 2-D problems: the output map, every neuron's map, the
+features and the datasets, as PNG data URIs.
+
+Measured choices (numbers in docs/performance.md):
+- Maps are computed in float32 on an 80 × 80 grid (0.9 ms for a 2-8-8-8-1 net, 4.3 ms in
+  float64): pictures in 32 shades, never numbers shown.
+- A map travels as a greyscale PNG of its shade (−1…1 as 0…255, in 32 levels) and the
+  page colours it with one SVG filter (`#diverging`: orange ← white → blue, the palette
+  of `format`): a greyscale PNG is half the bytes of the coloured one, so a play frame of
+  a 2-8-8-8-1 spiral stays under 10 kB.
+- The hidden neurons' maps go as one picture, a TILE-pixel tile per neuron (a row per
+  hidden layer): one PNG header and one deflate stream for all of them.
+A multiclass output is coloured here (each point in its arg-max class's colour) as RGB.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from app.engine.datasets import DATASETS, FEATURES, RADIUS, DatasetSpec, generate
+from app.engine.maps import input_maps, neuron_maps
+from app.sessions.model import Problem, Session
+
+from .format import NEGATIVE, POSITIVE, ZERO
+
+Array = NDArray[np.float64]
+RESOLUTION = 80  # grid points per side of every map
+TILE = 20  # pixels per side of a neuron's or a feature's map (every STRIDE-th grid point)
+STRIDE = RESOLUTION // TILE
+LEVELS = 32  # shades of a map
+SIZE = 360  # the output map's side on the page, in pixels
+MAX_POINTS = 1000  # points drawn on the output map, train and test each
+ALL_FEATURES = tuple(FEATURES)
+FEATURE_LABELS = [(key, f.label) for key, f in FEATURES.items()]
+CLASS_COLOURS = np.array([(230, 120, 20), (30, 100, 200), (0, 137, 123), (142, 68, 173),
+                          (194, 24, 91), (109, 76, 65), (94, 53, 177), (120, 144, 156)],
+                         dtype=np.float64)  # (8, 3): one colour per class, for multiclass
+
+
+def signed(values: Array, activation: str | None) -> Array:
+    """Return values mapped to −1…1: bounded activations by their range, others by scale."""
+    if activation in ("sigmoid", "softmax"):
+        return np.clip(2.0 * values - 1.0, -1.0, 1.0)
+    if activation == "tanh":
+        return np.clip(values, -1.0, 1.0)
+    finite = values[np.isfinite(values)]
+    scale = float(np.abs(finite).max()) if finite.size else 1.0
+    return np.clip(values / (scale or 1.0), -1.0, 1.0)
+
+
+def _uri(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def shade_png(t: Array) -> str:
+    """Return a map of shades t (h, w) in −1…1 as a greyscale PNG data URI (LEVELS levels;
+    a non-finite shade is white, as in the palette)."""
+    level = np.rint((np.nan_to_num(t, nan=0.0) + 1.0) * ((LEVELS - 1) / 2.0))
+    grey = np.rint(level * (255.0 / (LEVELS - 1))).astype(np.uint8)  # (h, w)
+    return _uri(Image.fromarray(grey, "L"))
+
+
+def _mix(colours: Array, strength: Array) -> NDArray[np.uint8]:
+    """Return colours (…, 3) faded towards the palette's white by 1 − strength."""
+    zero = np.array(ZERO, dtype=np.float64)
+    return np.rint(zero + (colours - zero) * strength[..., None]).astype(np.uint8)
+
+
+def class_png(probabilities: Array, discrete: bool) -> str:
+    """Return a multiclass output map: each point in its arg-max class's colour."""
+    k = probabilities.shape[1]
+    best = probabilities.argmax(axis=1)  # (points,)
+    strength = np.ones(best.shape) if discrete else np.clip(
+        (probabilities.max(axis=1) - 1.0 / k) / (1.0 - 1.0 / k), 0.0, 1.0)
+    rgb = _mix(CLASS_COLOURS[best % len(CLASS_COLOURS)], 0.25 + 0.75 * strength)
+    return _uri(Image.fromarray(rgb.reshape(RESOLUTION, RESOLUTION, 3), "RGB"))
+
+
+def maps(s: Session) -> list[Array]:
+    """Return every layer's map over the grid: layer l → (RESOLUTION², neurons), float32."""
+    assert s.problem is not None
+    return neuron_maps(s.spec, s.parameters, features_of(s.problem), RESOLUTION, np.float32)
+
+
+def features_of(problem: Problem) -> list[str]:
+    """Return the input features of a 2-D problem, in the network's input order."""
+    return list(problem.recipe.get("features") or ["x1", "x2"])
+
+
+def output_picture(s: Session, layers: list[Array], discrete: bool) -> tuple[str, bool]:
+    """Return the output map and whether it is a shade (coloured by the page's filter)."""
+    out = layers[-1].astype(np.float64)  # (RESOLUTION², outputs)
+    if out.shape[1] > 1:
+        return class_png(out, discrete), False
+    t = signed(out[:, 0], s.spec.transition_activations[-1]).reshape(RESOLUTION, RESOLUTION)
+    return shade_png(np.sign(t) if discrete else t), True
+
+
+def _thumb(values: Array) -> Array:
+    """Return a map's every STRIDE-th grid point, centred in its block: (TILE, TILE)."""
+    first = STRIDE // 2
+    return values.reshape(RESOLUTION, RESOLUTION)[first::STRIDE, first::STRIDE]
+
+
+def hidden_tiles(s: Session, layers: list[Array]) -> str | None:
+    """Return the hidden neurons' maps as one picture: row l − 1 holds layer l's tiles."""
+    hidden = layers[:-1]
+    if not hidden:
+        return None
+    acts = s.spec.transition_activations
+    width = max(m.shape[1] for m in hidden)
+    sheet = np.zeros((TILE * len(hidden), TILE * width))  # unused tiles: white (0)
+    for l, layer in enumerate(hidden):
+        for i in range(layer.shape[1]):
+            sheet[l * TILE:(l + 1) * TILE, i * TILE:(i + 1) * TILE] = _thumb(
+                signed(layer[:, i].astype(np.float64), acts[l]))
+    return shade_png(sheet)
+
+
+@lru_cache(maxsize=16)
+def feature_pictures(names: tuple[str, ...]) -> dict[str, str]:
+    """Return each feature's map (scaled by its largest value on the plane)."""
+    values = input_maps(list(names), RESOLUTION)  # (RESOLUTION², features)
+    return {n: shade_png(_thumb(signed(values[:, k], None))) for k, n in enumerate(names)}
+
+
+@lru_cache(maxsize=1)
+def dataset_pictures() -> dict[str, str]:
+    """Return a small picture of each dataset: its points on white (drawn once)."""
+    side = 44
+    pictures = {}
+    for name in DATASETS:
+        data = generate(DatasetSpec(name, points=300, noise=0.0, seed=0, classes=4))
+        rgb = np.full((side, side, 3), ZERO, dtype=np.uint8)
+        px = np.clip(((data.inputs + RADIUS) / (2 * RADIUS) * (side - 1)).round().astype(int),
+                     0, side - 1)
+        kind = "regression" if data.problem == "regression" else ""
+        for (x, y), target in zip(px.tolist(), data.targets, strict=True):
+            rgb[side - 1 - y, x] = point_rgb(target, kind)
+        pictures[name] = _uri(Image.fromarray(rgb, "RGB"))
+    return pictures
+
+
+def point_rgb(target: Array, kind: str) -> tuple[int, int, int]:
+    """Return the colour of one data point from its target row."""
+    if kind == "regression":
+        t = float(np.clip(target[0], -1.0, 1.0))
+        end = POSITIVE if t >= 0 else NEGATIVE
+        r, g, b = (round(z + (e - z) * abs(t)) for z, e in zip(ZERO, end, strict=True))
+        return r, g, b
+    if target.shape[0] == 1:
+        return POSITIVE if target[0] > 0.5 else NEGATIVE
+    r, g, b = (int(v) for v in CLASS_COLOURS[int(np.argmax(target)) % len(CLASS_COLOURS)])
+    return r, g, b
+
+
+def point_colour(target: Array, kind: str) -> str:
+    """Return the fill of one data point, as rgb() text."""
+    return "rgb({},{},{})".format(*point_rgb(target, kind))
+
+
+def _px(points: Array) -> list[tuple[float, float]]:
+    """Return plane points (x₁, x₂ in ±RADIUS) as pixel positions on the output map."""
+    half = SIZE / 2
+    return [(round(half + float(x) / RADIUS * half, 1), round(half - float(y) / RADIUS * half, 1))
+            for x, y in points]
+
+
+def _points(plane: Array, targets: Array, kind: str) -> list[tuple[float, float, str]]:
+    step = max(1, -(-plane.shape[0] // MAX_POINTS))  # every step-th point: at most MAX_POINTS
+    return [(x, y, point_colour(t, kind))
+            for (x, y), t in zip(_px(plane[::step]), targets[::step], strict=True)]
+
+
+def legend(s: Session) -> dict[str, Any]:
+    """Return what the output map's colour legend shows."""
+    assert s.problem is not None
+    act = s.spec.transition_activations[-1]
+    if s.spec.layers[-1] > 1:
+        return {"classes": [f"rgb({r:.0f},{g:.0f},{b:.0f})" for r, g, b in
+                            CLASS_COLOURS[: s.spec.layers[-1]]]}
+    if act in ("sigmoid", "softmax"):
+        return {"low": "0", "mid": "0.5", "high": "1"}
+    if act == "tanh":
+        return {"low": "−1", "mid": "0", "high": "1"}
+    return {"low": "−max", "mid": "0", "high": "+max"}
+
+
+def plane_context(s: Session, layers: list[Array], show_test: bool,
+                  discrete: bool) -> dict[str, Any]:
+    """Return the output map, the hidden maps, the points, the features and the legend."""
+    p = s.problem
+    assert p is not None
+    kind = "regression" if p.kind == "regression" else ""
+    output, shaded = output_picture(s, layers, discrete)
+    names = features_of(p)
+    return {
+        "output": output, "shaded": shaded, "tiles": hidden_tiles(s, layers), "size": SIZE,
+        "tile": TILE, "train": _points(p.plane_train, s.targets, kind),
+        "test": _points(p.plane_test, p.test_targets, kind) if show_test else [],
+        "recipe": p.recipe, "kind": p.kind, "legend": legend(s),
+        "features": [(key, label, key in names) for key, label in FEATURE_LABELS],
+        "feature_pictures": feature_pictures(ALL_FEATURES),
+        "datasets": dataset_pictures(), "radius": RADIUS,
+    }

@@ -1,0 +1,174 @@
+"""Play, live: each tab holds one event stream (`GET /s/{id}/live`) that trains the
+session while it plays and sends the tab frames of what changed.
+
+- Every tab's stream, on any worker or replica, ticks at the frame rate while the
+  session plays; a tick trains one frame when the session's last save is at least most
+  of a frame old (`SessionService.play_frame`), so the session trains one frame per
+  interval however many tabs watch it, and every tab shows the same step.
+- When the last tab goes, nothing ticks: training stops at once. A session still marked
+  playing whose frames stopped LEFT_SECONDS ago is paused when a page opens it afresh;
+  a tab that reconnects (its `Last-Event-ID`) picks up where it was.
+- A tick runs in a worker thread behind one limiter per process: waiting ticks are
+  served first come, first served, so under load every player slows down evenly.
+- While nothing plays, a stream looks for changes every IDLE_SECONDS and tells its tab
+  (`changed`), which then fetches the parts it shows as HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.sessions.errors import ServiceError
+from app.sessions.model import Session
+from app.sessions.service import SessionService
+
+from .frames import Changes, frame
+from .panels import Service, request_prefs
+from .preferences import PLAY_SPEEDS, Prefs
+
+router = APIRouter(include_in_schema=False)
+
+FRAME_SECONDS = 1 / 80  # a frame interval: a little above a 60 Hz display's, so every
+# screen refresh finds a new frame waiting
+FRAME_SECONDS_MAPS = 1 / 45  # 2-D problems: every frame draws each neuron's map
+GAP = 0.8  # a tick trains when the last save is this share of an interval old
+IDLE_SECONDS = 0.1  # how often a stream looks for changes while nothing plays
+LEFT_SECONDS = 2.0  # a session marked playing whose frames stopped this long ago was left
+RETRY_MS = 500  # how soon a dropped stream reconnects
+PING_SECONDS = 15  # a comment on a quiet stream, so proxies keep it open
+TICKS = 4  # ticks running at once in one process (they hold the GIL most of the time)
+
+PLAY_SLICE = 0.0005
+"""Seconds of training in one frame of play at 1× (an origin-sized net trains ~30
+iterations in it). Besides training, a frame costs well under a millisecond of server
+CPU, so many learners can play at once; Speed multiplies it (`play_seconds`)."""
+PLAY_SLICE_MAPS = 0.008
+"""Seconds of training in one frame of a 2-D problem at 1×, shared among the 2-D players
+of a process: each frame also draws every map (~1–2 ms), so training gets most of it."""
+MAX_PLAY_SLICE = 0.025  # seconds of training per frame at the fastest speed, and for Fit
+
+
+def play_seconds(maps: bool, players: int, speed: int) -> float:
+    """Return the training time of one frame: the slice (2-D problems share theirs among
+    the 2-D players of this process) times the chosen speed, at most MAX_PLAY_SLICE."""
+    base = max(PLAY_SLICE, PLAY_SLICE_MAPS / max(players, 1)) if maps else PLAY_SLICE
+    return min(MAX_PLAY_SLICE, base * speed)
+
+
+class Players:
+    """The sessions this process played lately (a 2-D session shares its slice)."""
+
+    WINDOW = 1.0  # seconds a frame counts a session as playing
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def played(self, session_id: str) -> int:
+        """Record a frame of this session; return how many sessions play here now."""
+        now = time.monotonic()
+        with self._guard:
+            self._seen[session_id] = now
+            for sid in [k for k, t in self._seen.items() if now - t > self.WINDOW]:
+                del self._seen[sid]
+            return len(self._seen)
+
+
+PLAYERS = Players()
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    """Return this event loop's limiter of ticks (made on first use, inside the loop)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _LIMITERS:
+        _LIMITERS[loop] = anyio.CapacityLimiter(TICKS)
+    return _LIMITERS[loop]
+
+
+@dataclass
+class Tab:
+    """One tab's stream: its preferences and what it was last told."""
+
+    session_id: str
+    prefs: Prefs
+    resume: bool  # a reconnect: the tab was watching already
+    changes: Changes = field(default_factory=Changes)
+    version: int | None = None
+    playing: bool | None = None
+    layout: tuple[object, ...] | None = None
+    started: bool = False
+
+
+def _layout(s: Session) -> tuple[object, ...]:
+    """Return what, when it changes, makes a tab fetch its parts rather than a frame."""
+    return (s.spec, len(s.edits), s.inputs.shape, id(s.problem) if s.problem else None,
+            s.status, s.phase)
+
+
+def _seconds(tab: Tab, s: Session) -> float:
+    speed = PLAY_SPEEDS[-1] if s.play_until is not None else tab.prefs.speed
+    return play_seconds(s.problem is not None, PLAYERS.played(s.id), speed)
+
+
+def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], float]:
+    """Take one turn of a tab's stream: train a frame when one is due; return the events
+    to send and the seconds to wait before the next turn."""
+    sid, readonly = tab.session_id, tab.prefs.readonly
+    if not tab.started:
+        tab.started = True
+        if not (tab.resume or readonly):
+            service.release_play(sid, LEFT_SECONDS)
+    s = service.get(sid)
+    interval = FRAME_SECONDS_MAPS if s.problem is not None else FRAME_SECONDS
+    if s.playing and not readonly:
+        outcome = service.play_frame(sid, lambda current: _seconds(tab, current),
+                                     GAP * interval)
+        s = outcome.session if outcome is not None else service.get(sid)
+    events: list[ServerSentEvent] = []
+    if s.version != tab.version:
+        layout = _layout(s)
+        if not s.playing or s.playing != tab.playing or layout != tab.layout:
+            events.append(ServerSentEvent(Changes.encode({"v": s.version}), event="changed",
+                                          id=str(s.version)))
+        if s.playing:
+            events.append(ServerSentEvent(Changes.encode(tab.changes.diff(
+                frame(service, s, tab.prefs))), event="frame", id=str(s.version)))
+        tab.version, tab.playing, tab.layout = s.version, s.playing, layout
+    if not s.playing:
+        return events, IDLE_SECONDS
+    return events, max(0.0, s.updated_at + interval - time.time())
+
+
+async def _stream(service: SessionService, tab: Tab) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(comment="live", retry=RETRY_MS)
+    while True:
+        try:
+            events, wait = await anyio.to_thread.run_sync(tick, service, tab,
+                                                          limiter=_limiter())
+        except ServiceError as err:  # the session was deleted or expired
+            yield ServerSentEvent(Changes.encode({"message": err.message}), event="gone")
+            return
+        for event in events:
+            yield event
+        await anyio.sleep(wait)
+
+
+@router.get("/s/{session_id}/live")
+async def live(session_id: str, request: Request, service: Service) -> EventSourceResponse:
+    """Stream a tab's frames while the session plays, and news of changes made elsewhere."""
+    prefs = request_prefs(request)
+    await anyio.to_thread.run_sync(service.get, session_id)  # 404 before the stream opens
+    tab = Tab(session_id, prefs, resume="last-event-id" in request.headers)
+    return EventSourceResponse(_stream(service, tab), ping=PING_SECONDS,
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
