@@ -77,14 +77,14 @@ def node_tones(values: list[Array], activations: tuple[str, ...]) -> list[list[i
 
 def weight_tones(params: Parameters) -> list[int]:
     """Return every weight's tone, transition by transition, row by row."""
-    scale = largest([t.weights for t in params])
-    return [q for t in params for q in tones(t.weights, scale)]
+    weights = np.concatenate([t.weights.ravel() for t in params])  # (weights,)
+    return tones(weights, largest([weights]))
 
 
 def bias_tones(params: Parameters) -> list[int]:
     """Return every bias's tone, layer 1 to L."""
-    scale = largest([t.biases for t in params])
-    return [q for t in params for q in tones(t.biases, scale)]
+    biases = np.concatenate([t.biases for t in params])  # (neurons of layers 1…L,)
+    return tones(biases, largest([biases]))
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,9 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
             if l:
                 bias = float(params[l - 1].biases[i])
                 bias_tone, bias_title, b = bias_q[b], f"b{sup(l - 1)}{sub(i)} = {bias!r}", b + 1
+            last = l == len(layers) - 1
             picture = None if not pictures else (
-                "feature" if l == 0 else "output" if l == len(layers) - 1 else "tile")
+                "feature" if l == 0 else "output" if last and layers[-1] == 1 else "tile")
             nodes.append(Node(l, i, xs[l], y(l, i), node_q[l][i], num(v, 3), f"{name} = {v!r}",
                               bias_tone, bias_title, rings.get((l, i)), picture,
                               features[i] if pictures and l == 0 else None))

@@ -13,13 +13,18 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from app.engine.trace import forward
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import diagram, output, plane
-from .format import num
+from .format import num, nums
 from .preferences import Prefs
+
+Array = NDArray[np.float64]
 
 
 def status_text(s: Session) -> str:
@@ -40,8 +45,11 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
     """Return the frame of the session as it is now, for one tab's preferences."""
     d = prefs.decimals
     obs = min(prefs.observation, s.inputs.shape[0] - 1)
-    row = s.inputs[obs : obs + 1]  # (1, inputs)
-    values = [row[0]] + [f.a[0] for f in forward(s.spec, s.parameters, row)]
+    small = s.problem is None
+    rows = s.inputs if small else s.inputs[obs : obs + 1]  # small tables: every row, once
+    layers = [rows] + [f.a for f in forward(s.spec, s.parameters, rows)]
+    at = obs if small else 0
+    values = [a[at] for a in layers]  # the observation shown, layer by layer
     tones = diagram.node_tones(values, s.spec.transition_activations)
     out: dict[str, Any] = {
         "v": s.version, "playing": s.playing, "step": s.progress.step,
@@ -53,16 +61,23 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
         "edges": diagram.weight_tones(s.parameters),
         "train": _last(s.history_steps, s.history_losses),
     }
-    if s.problem is None:
-        rows = output.rows(s, prefs)
-        out["out"] = [[c.text, c.value if math.isfinite(c.value) else None]
-                      for _, cells, _ in rows for c in cells]
-        misfit = service.misfit(s)
-        out["text"]["misfit"] = num(misfit, 4)
-        out["fitted"] = misfit <= output.FIT_TOLERANCE
+    if small:
+        _outputs(s, prefs, layers[-1], out)
     else:
         _plane(service, s, prefs, out)
     return out
+
+
+def _outputs(s: Session, prefs: Prefs, outputs: Array, out: dict[str, Any]) -> None:
+    """Add the outputs table's cells and the largest |a − y| to a frame."""
+    shown = outputs if prefs.show_all else outputs[: output.OUTPUT_ROWS]  # (rows, outputs)
+    values = shown.ravel().tolist()
+    out["out"] = [[text, v if math.isfinite(v) else None]
+                  for text, v in zip(nums(shown, prefs.decimals), values, strict=True)]
+    gap = float(np.max(np.abs(outputs - s.targets)))
+    misfit = gap if math.isfinite(gap) else math.inf
+    out["text"]["misfit"] = num(misfit, 4)
+    out["fitted"] = misfit <= output.FIT_TOLERANCE
 
 
 def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any]) -> None:
@@ -70,9 +85,12 @@ def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any
     layers = plane.maps(s)
     picture, _ = plane.output_picture(s, layers, prefs.discrete)
     out["maps"] = {"out": picture, "tiles": plane.hidden_tiles(s, layers)}
-    out["test"] = _last(s.test_steps, s.test_losses)
+    test = _last(s.test_steps, s.test_losses)
+    out["test"] = test
+    recorded = test is not None and test[0] == s.progress.step  # recorded by this step
+    test_loss = test[1] if recorded and test is not None else service.test_loss(s)
     train_acc, test_acc = service.accuracies(s)
-    out["text"].update({"train-loss": num(s.loss, 4), "test-loss": num(service.test_loss(s), 4)})
+    out["text"].update({"train-loss": num(s.loss, 4), "test-loss": num(test_loss, 4)})
     if train_acc is not None and test_acc is not None:
         out["text"].update({"train-accuracy": f"{100 * train_acc:.1f} %",
                             "test-accuracy": f"{100 * test_acc:.1f} %"})

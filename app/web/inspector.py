@@ -114,8 +114,7 @@ def marks(kind: str, layer: int, i: int, t: int, j: int, prefs: Prefs
     if layer == 0:
         return []
     out = [{"key": f"{k}-{layer}", "col": i} for k in ("z", "a", "dloss_da", "da_dz", "delta")]
-    return out + [{"key": f"w-{layer - 1}", "col": i}, {"key": f"grad-{layer}", "col": i},
-                  {"key": f"un-{layer - 1}", "col": i}, {"key": f"prod-{layer}", "col": i}]
+    return [*out, {"key": f"w-{layer - 1}", "col": i}, {"key": f"grad-{layer}", "col": i}, {"key": f"un-{layer - 1}", "col": i}, {"key": f"prod-{layer}", "col": i}]
 
 
 def _whole(request: Request, name: str, low: int, high: int) -> int:

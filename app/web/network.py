@@ -4,6 +4,7 @@ symmetry, and weights set one at a time (the inspector) or as a typed matrix (Se
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -48,7 +49,7 @@ def redrawn(s: Session, layers: list[int] | None) -> str:
     if layers is None or list(layers) == list(s.spec.layers):
         return ""
     old = s.spec.shapes()
-    new = [(a, b) for a, b in zip(layers, layers[1:], strict=False)]
+    new = [(a, b) for a, b in itertools.pairwise(layers)]
     changed = [t for t, shape in enumerate(new) if t >= len(old) or old[t] != shape]
     names = ", ".join(f"w{sup(t)}" for t in changed)
     scheme = s.spec.init.scheme

@@ -40,7 +40,7 @@ router = APIRouter(include_in_schema=False)
 FRAME_SECONDS = 1 / 80  # a frame interval: a little above a 60 Hz display's, so every
 # screen refresh finds a new frame waiting
 FRAME_SECONDS_MAPS = 1 / 45  # 2-D problems: every frame draws each neuron's map
-GAP = 0.8  # a tick trains when the last save is this share of an interval old
+GAP = 0.5  # a tick trains when the last save is this share of an interval old
 IDLE_SECONDS = 0.1  # how often a stream looks for changes while nothing plays
 LEFT_SECONDS = 2.0  # a session marked playing whose frames stopped this long ago was left
 RETRY_MS = 500  # how soon a dropped stream reconnects
@@ -123,7 +123,7 @@ def _seconds(tab: Tab, s: Session) -> float:
 
 def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], float]:
     """Take one turn of a tab's stream: train a frame when one is due; return the events
-    to send and the seconds to wait before the next turn."""
+    to send and the interval until the next turn (from this one's start)."""
     sid, readonly = tab.session_id, tab.prefs.readonly
     if not tab.started:
         tab.started = True
@@ -145,23 +145,22 @@ def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], floa
             events.append(ServerSentEvent(Changes.encode(tab.changes.diff(
                 frame(service, s, tab.prefs))), event="frame", id=str(s.version)))
         tab.version, tab.playing, tab.layout = s.version, s.playing, layout
-    if not s.playing:
-        return events, IDLE_SECONDS
-    return events, max(0.0, s.updated_at + interval - time.time())
+    return events, interval if s.playing else IDLE_SECONDS
 
 
 async def _stream(service: SessionService, tab: Tab) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(comment="live", retry=RETRY_MS)
     while True:
+        started = time.monotonic()
         try:
-            events, wait = await anyio.to_thread.run_sync(tick, service, tab,
-                                                          limiter=_limiter())
+            events, interval = await anyio.to_thread.run_sync(tick, service, tab,
+                                                              limiter=_limiter())
         except ServiceError as err:  # the session was deleted or expired
             yield ServerSentEvent(Changes.encode({"message": err.message}), event="gone")
             return
         for event in events:
             yield event
-        await anyio.sleep(wait)
+        await anyio.sleep(max(0.0, started + interval - time.monotonic()))
 
 
 @router.get("/s/{session_id}/live")

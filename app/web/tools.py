@@ -9,6 +9,7 @@ import re
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
 from app.engine.trace import with_ones
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session

@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
+    ConsoleMessage,
     Locator,
     Page,
     Playwright,
@@ -49,7 +50,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 15_000  # two shared cores: generous, and only ever a ceiling (auto-waiting)
-VIEWPORT = {"width": 1400, "height": 900}  # the README screenshots' size
+VIEWPORT = {"width": 1440, "height": 900}  # a laptop; also the README screenshots' size
+PHONE = {"width": 390, "height": 844}
 FAILED = pytest.StashKey[bool]()
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -114,11 +116,18 @@ class Contexts:
     base_url: str
     requests: list[str] = field(default_factory=list)
     opened: list[BrowserContext] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    expected_errors: list[re.Pattern[str]] = field(default_factory=list)
     _made: list[Request] = field(default_factory=list)
     _blocked: list[Request] = field(default_factory=list)
 
     def new_page(self, **options: Any) -> Page:
-        """Open a page in a fresh context (1400×900 unless `viewport` is given)."""
+        """Open a page in a fresh context (1440×900 unless `viewport` is given)."""
+        context = self.new_context(**options)
+        return context.new_page()
+
+    def new_context(self, **options: Any) -> BrowserContext:
+        """Open a fresh context whose pages' requests and console errors are recorded."""
         context = self.browser.new_context(
             **{"viewport": VIEWPORT, "base_url": self.base_url, **options}
         )
@@ -126,8 +135,22 @@ class Contexts:
         context.on("request", self._record)
         context.on("requestfailed", self._failed)
         context.on("websocket", lambda ws: self.requests.append(ws.url))
+        context.on("console", self._console)
+        context.on("weberror", lambda err: self.errors.append(f"uncaught: {err.error}"))
         self.opened.append(context)
-        return context.new_page()
+        return context
+
+    def expect_errors(self, pattern: str) -> None:
+        """Allow console errors matching `pattern` (a test that drops the network)."""
+        self.expected_errors.append(re.compile(pattern))
+
+    def unexpected_errors(self) -> list[str]:
+        """Return the console errors no test expected."""
+        return [e for e in self.errors if not any(p.search(e) for p in self.expected_errors)]
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
 
     def _record(self, request: Request) -> None:
         self._made.append(request)
@@ -175,6 +198,8 @@ def contexts(
             except Exception as err:  # a crashed page must not hide the real failure
                 print(f"no failure screenshot: {err}")
         context.close()
+    if not failed:  # every page of every test: no console error, no uncaught exception
+        assert made.unexpected_errors() == [], made.unexpected_errors()
 
 
 @pytest.fixture
@@ -241,8 +266,18 @@ class Playground:
         """Return the step counter's value."""
         return int(self.counter.get_attribute("data-step") or "-1")
 
+    def open_tab(self, name: str) -> Locator:
+        """Open a deep view by its tab (if it is not open); return the view."""
+        view = self.page.locator("#view-body")
+        if view.get_attribute("data-tab") != name:
+            self.page.locator(f'.tabs a[data-tab="{name}"]').click()
+        expect(view).to_have_attribute("data-tab", name)
+        expect(view.locator(f"#panel-{name}")).to_be_visible()
+        return view
+
     def matrix(self, key: str) -> list[list[float]]:
-        """Return the exact values of the Matrices panel's figure `m-<key>` (e.g. `a-1`)."""
+        """Return the exact values of the Matrices view's figure `m-<key>` (e.g. `a-1`)."""
+        self.open_tab("matrices")
         table = self.page.locator(f"#panel-matrices #m-{key} table")
         titles = table.evaluate(
             "t => [...t.querySelectorAll('tbody tr')]"
@@ -252,6 +287,7 @@ class Playground:
 
     def product_table(self, layer: int) -> list[list[float]]:
         """Return the gradient cells (td.res) of the walkthrough's table `prod-<layer>`."""
+        self.open_tab("walkthrough")
         titles = self.page.locator(f"#prod-{layer}").evaluate(
             "t => [...t.querySelectorAll('tr')].map(r => [...r.querySelectorAll('td.res')]"
             ".map(td => td.title)).filter(r => r.length)"
@@ -283,17 +319,30 @@ class Playground:
         raise AssertionError(f"{what}: got {got}, expected {want} within {tol}")
 
     def train(self, label: str) -> int:
-        """Click a Train button (Step, ×10, ×100, ×1000); wait for the counter to move."""
+        """Click a Train button of the control bar (Step, ×10, ×100, ×1000); wait for the
+        counter to move."""
         before = self.step()
-        self.page.locator("#panel-training .steps").get_by_role(
-            "button", name=label, exact=True
-        ).click()
+        self.page.locator("#controls .train").get_by_role("button", name=label, exact=True).click()
         expect(self.counter).not_to_have_attribute("data-step", str(before))
         return self.step()
 
+    def session_id(self) -> str:
+        """Return the session's id (from the page)."""
+        return str(self.page.locator("[data-session]").get_attribute("data-session"))
+
+
+def open_card(p: Page, card: str) -> Playground:
+    """Go to the landing page and open the card named `card` (app/web/gallery.py)."""
+    p.goto("/")
+    p.locator(f'form.card:has(input[name="card"][value="{card}"])').get_by_role(
+        "button", name="Open").click()
+    expect(p).to_have_url(re.compile(r"/s/[\w-]+$"))
+    expect(p.locator("#step-counter")).to_be_visible()
+    return Playground(p)
+
 
 def open_example(p: Page, heading: str) -> Playground:
-    """Go to the landing page and click the Open button of the example card `heading`."""
+    """Go to the landing page and click the Open button of the card titled `heading`."""
     p.goto("/")
     card = p.locator("form.card").filter(has=p.get_by_role("heading", name=heading, exact=True))
     card.get_by_role("button", name="Open").click()
@@ -310,7 +359,7 @@ def origin(page: Page) -> Playground:
 
 @pytest.fixture
 def readme_shot() -> Callable[[Page, str], Path]:
-    """Return `readme_shot(page, name)`: the top 1400 px of a 1400-wide page as a PNG.
+    """Return `readme_shot(page, name)`: the first screen of the page as a PNG.
 
     It lands in docs/<name>.png (the README's pictures) when UPDATE_DOCS=1, else among the
     test artifacts, so running the tests leaves the checkout clean. The toast is hidden in
@@ -322,12 +371,7 @@ def readme_shot() -> Callable[[Page, str], Path]:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
         p.mouse.move(0, 0)
-        p.screenshot(
-            path=path,
-            full_page=True,
-            style="#toast { visibility: hidden; }",
-            clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": 1400},
-        )
+        p.screenshot(path=path, style="#toast { visibility: hidden; }")
         return path
 
     return save

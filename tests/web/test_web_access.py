@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 PHONE = {"width": 390, "height": 844}
+
 STEP_BUTTON = 'button.step-btn[data-n="1"]'
 
 # Elements whose removal ends the page's sideways scroll: the culprits, smallest first.
@@ -53,13 +54,19 @@ def test_web_no_request_leaves_the_machine(page, contexts, requests_seen):
     xor = page.locator("form.card").filter(has=page.get_by_role("heading", name="XOR"))
     xor.get_by_role("button", name="Open").click()
     expect(page.locator("#step-counter")).to_be_visible()
-    page.locator("#panel-training").get_by_role("button", name="×100", exact=True).click()
+    page.locator("#controls").get_by_role("button", name="×100", exact=True).click()
     expect(page.locator("#step-counter")).to_have_text("100")
-    page.locator("#panel-share").get_by_role("button", name="Compare side by side").click()
+    page.locator("#play-btn").click()
+    expect(page.locator("#step-counter")).not_to_have_text("100")
+    page.locator("#play-btn").click()
+    expect(page.locator("#play-btn")).to_have_text(re.compile("Play"))
+    page.locator('.tabs a[data-tab="compare"]').click()
+    page.locator("#panel-compare").get_by_role("button", name="Compare side by side").click()
     expect(page.locator("#compare-columns section.compare-col")).to_have_count(2)
     page.get_by_role("link", name="API").click()
     expect(page.locator(".swagger-ui")).to_be_visible()
     page.wait_for_load_state("networkidle")
+    contexts.expect_errors(r"cdn\.redoc\.ly")  # ReDoc's bundled logo, blocked by the CSP
     page.goto("/redoc")
     page.wait_for_load_state("networkidle")
     assert len(requests_seen) > 10
@@ -84,7 +91,7 @@ def test_web_tab_reaches_step_with_visible_focus(origin, shot):
     assert ring["visible"], ring
     assert ring["style"] != "none", ring
     assert ring["width"] >= 2, ring
-    shot(page.locator("#panel-training"), "Step focused from the keyboard")
+    shot(page.locator("#controls"), "Step focused from the keyboard")
     page.keyboard.press("Enter")
     expect(origin.counter).to_have_text("1")
 
@@ -105,14 +112,16 @@ def test_web_phone_width_has_no_sideways_scroll(contexts, shot, where):
     )
 
 
-def test_web_dark_scheme_has_a_dark_page(contexts, shot):
-    """prefers-color-scheme: dark → dark body background, light text."""
+def test_web_dark_scheme_has_a_dark_page(contexts, shot, readme_shot):
+    """prefers-color-scheme: dark → dark body background, light text (the README's dark
+    picture is this page)."""
     page = contexts.new_page(color_scheme="dark")
     page.goto("/")
     page.locator("form.card").first.get_by_role("button", name="Open").click()
     expect(page.locator("#step-counter")).to_be_visible()
+    readme_shot(page, "playground-origin-dark")
     colours = page.evaluate("""() => { const b = getComputedStyle(document.body),
-        p = getComputedStyle(document.querySelector('.panel'));
+        p = getComputedStyle(document.querySelector('.col'));
         return {bg: b.backgroundColor, ink: b.color, panel: p.backgroundColor}; }""")
     assert luminance(colours["bg"]) < 0.05, colours
     assert luminance(colours["panel"]) < 0.05, colours
@@ -128,4 +137,4 @@ def test_web_one_click_anywhere_on_an_example_card_opens_it(page, base_url):
     assert box is not None
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_url(re.compile(r"/s/[\w-]+$"))
-    expect(page.locator("#symmetry-banner")).to_be_visible()
+    expect(page.locator("#symmetry-notice")).to_be_visible()

@@ -26,6 +26,8 @@ def test_web_cell_edit_updates_activations_without_reload(origin, shot):
     cell.press("Tab")
     want = [[sigmoid(1.0 + 0.5 + 0.4)] * 3, before[1]]
     origin.expect_matrix(lambda: origin.matrix("a-1"), want, 1e-12, "a¹ after inputs[0][0] = 0.5")
+    expect(page.locator('#diagram g.node[data-l="1"] text.node-val')).to_have_text(
+        [f"{sigmoid(1.9):.3f}"] * 3)  # the diagram shows observation 0
     expect(page.locator("#panel-matrices #m-a-1 tbody tr").first.locator("td")).to_have_text(
         [f"{sigmoid(1.9):.7f}"] * 3
     )
@@ -35,8 +37,9 @@ def test_web_cell_edit_updates_activations_without_reload(origin, shot):
     shot(page, "inputs row 0 column 0 = 0.5")
 
 
-def test_web_bad_cell_shows_message_and_changes_nothing(origin, shot):
+def test_web_bad_cell_shows_message_and_changes_nothing(origin, contexts, shot):
     """'abc' in an input cell → a message beside it; the counter and a¹ are unchanged."""
+    contexts.expect_errors("status of 422")  # the browser logs the refusal itself
     page = origin.page
     origin.train("Step")
     step, a1, outputs = origin.step(), origin.matrix("a-1"), origin.outputs()
@@ -56,18 +59,20 @@ def test_web_bad_cell_shows_message_and_changes_nothing(origin, shot):
     shot(page, "abc in inputs row 0 column 0")
 
 
-def test_web_oversized_layer_names_the_limit(origin, shot):
+def test_web_oversized_layer_names_the_limit(origin, contexts, shot):
     """Layer sizes 2-10000-2 → #err-layers names the limit (1024); the network is unchanged."""
+    contexts.expect_errors("status of 422")  # the browser logs the refusal itself
     page = origin.page
     a1 = origin.matrix("a-1")
+    origin.open_tab("setup")
     sizes = page.locator("#panel-architecture").get_by_label("Layer sizes")
     sizes.fill("2-10000-2")
     sizes.press("Enter")
     error = page.locator("#err-layers")
     expect(error).to_be_visible()
     expect(error).to_contain_text("1024")
-    assert origin.matrix("a-1") == a1
     expect(page.locator("#panel-architecture .layers li")).to_have_count(4)
+    assert origin.matrix("a-1") == a1
     expect(page.get_by_role("img", name="Network diagram: 2-3-3-2")).to_be_visible()
     expect(origin.counter).to_have_text("0")
     shot(page, "layer of 10000 neurons")
@@ -76,17 +81,19 @@ def test_web_oversized_layer_names_the_limit(origin, shot):
 def test_web_checkboxes_that_default_on_can_be_turned_on_and_off(origin, shot):
     """Nesterov ticked is kept (reload shows it); the augmented view holds after an edit."""
     page = origin.page
-    training, version = page.locator("#panel-training"), page.locator("#version")
+    version = page.locator("#version")
     first = version.input_value()
-    training.get_by_label("Optimiser").select_option("momentum")
+    page.locator("#controls").get_by_label("Optimiser").select_option("momentum")
     expect(version).not_to_have_value(first)
     chosen = version.input_value()
-    nesterov = training.get_by_label("Nesterov")
+    origin.open_tab("setup")
+    nesterov = page.locator("#panel-training").get_by_label("Nesterov")
     expect(nesterov).not_to_be_checked()
     nesterov.check()
     expect(version).not_to_have_value(chosen)  # the edit was saved
-    page.reload()
+    page.reload()  # the URL keeps the open view
     expect(page.locator("#panel-training").get_by_label("Nesterov")).to_be_checked()
+    origin.open_tab("matrices")
     cell = page.get_by_label("inputs row 0 column 0", exact=True)
     cell.fill("0.5")
     cell.press("Tab")

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.web import svg
+from app.web import histograms
 from app.web.format import colour, colours, ink, num, nums
 from app.web.matrices import grid
+from app.web.templating import environment
 
 EDGES = [0.0, -0.0, np.nan, np.inf, -np.inf, -1e-12, 1e-12, 0.5, -0.5, 0.6, -0.6, 5e-8,
          -5e-8, -4.9999999e-8, 1e300, -1e300, 1e-320, 2.5e-8, -2.5e-8, 0.125, -0.0, -0.0]
@@ -59,12 +60,14 @@ def test_empty_matrices_format_to_nothing():
 
 @pytest.mark.parametrize("decimals", [0, 3, 7])
 def test_grid_cells_show_num_of_each_value(values, decimals):
-    """A grid's table shows num(v) in each cell and repr(v) in its hover title."""
+    """A grid's table shows num(v) in each cell and repr(v) in its hover title, as the
+    template writes it."""
     m = values[-40:]  # (40, 2): the edge cases (−0, NaN, ±∞, …) end the matrix
     g = grid("k", "t", "c", m, decimals, row_labels=[f"r{i}" for i in range(40)],
              col_labels=["a", "b"], namer=lambda n: [f"n{i}" for i in range(2 * n)],
              show_all=True)
-    shown = re.findall(r'title="n\d+ = ([^"]*)">([^<]*)</td>', str(g.body))
+    html = environment().get_template("partials/macros.html").module.matrix(g)
+    shown = re.findall(r'title="n\d+ = ([^"]*)">([^<]*)</td>', str(html))
     assert shown == [(repr(float(v)), num(float(v), decimals)) for v in m.ravel()]
     assert g.texts == [num(float(v), decimals) for v in m.ravel()]
 
@@ -76,15 +79,15 @@ def test_histogram_counts_equal_numpys(values: list[float], lo: float, span: flo
                                        bins: int) -> None:
     x = np.asarray(values)
     hi = lo + span
-    edges, spans = svg._bins(lo, hi, bins)
+    edges, spans = histograms._bins(lo, hi, bins)
     expected, expected_edges = np.histogram(x, bins=bins, range=(lo, hi))
     assert np.array_equal(edges, expected_edges)
-    assert svg._counts(x, edges, lo, hi, bins).tolist() == expected.tolist()
+    assert histograms._counts(x, edges, lo, hi, bins).tolist() == expected.tolist()
     assert len(spans) == bins
 
 
 def test_histogram_counts_values_on_every_edge_as_numpy_does() -> None:
-    edges, _ = svg._bins(-1.0, 1.0, 24)
+    edges, _ = histograms._bins(-1.0, 1.0, 24)
     x = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
     expected, _ = np.histogram(x, bins=24, range=(-1.0, 1.0))
-    assert svg._counts(x, edges, -1.0, 1.0, 24).tolist() == expected.tolist()
+    assert histograms._counts(x, edges, -1.0, 1.0, 24).tolist() == expected.tolist()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.web.training import MAX_PLAY_SLICE, PLAY_SLICE, PLAY_SLICE_MAPS, play_seconds
-from app.web.view import PLAY_SPEEDS, view_from
+from app.web.play import MAX_PLAY_SLICE, PLAY_SLICE, PLAY_SLICE_MAPS, play_seconds
+from app.web.preferences import PLAY_SPEEDS, prefs_from
 
 
 def test_the_default_speed_trains_the_default_slice() -> None:
-    assert view_from({}).speed == PLAY_SPEEDS[0] == 1
+    assert prefs_from({}).speed == PLAY_SPEEDS[0] == 1
     assert play_seconds(maps=False, players=1, speed=1) == PLAY_SLICE
 
 
@@ -24,10 +24,10 @@ def test_two_d_players_share_their_slice_but_never_below_the_default() -> None:
     assert play_seconds(True, 10_000, 1) == PLAY_SLICE
 
 
-@pytest.mark.parametrize("raw", ["7", "-1", "abc", "", "50.0", None])
+@pytest.mark.parametrize("raw", ["7", "-1", "abc", "", "50.0", None, "¹"])
 def test_an_unknown_speed_falls_back_to_the_default(raw: object) -> None:
-    assert view_from({"v_speed": raw}).speed == 1
+    assert prefs_from({"v_speed": raw}).speed == 1
 
 
 def test_every_offered_speed_is_read_back() -> None:
-    assert [view_from({"v_speed": str(n)}).speed for n in PLAY_SPEEDS] == list(PLAY_SPEEDS)
+    assert [prefs_from({"v_speed": str(n)}).speed for n in PLAY_SPEEDS] == list(PLAY_SPEEDS)
