@@ -15,7 +15,7 @@ import time
 
 from .common import Report, format_table, machine_info, write_results
 
-BENCHMARKS = ["engine", "api", "web", "playground", "replicas"]  # bench.<name>, in run order
+BENCHMARKS = ["engine", "api", "web", "playground", "browser", "replicas"]  # run in order
 
 
 def run_benchmark(name: str) -> Report:

@@ -12,16 +12,14 @@ shows at most 60 epochs/s (one epoch per animation frame) at 2-4-2-1 and about 3
   Playground's own output and loss, on ±1 labels). Each run builds the `Trainer` and
   trains `EPOCHS` epochs (it also computes the loss over all the data once per epoch, for
   the loss curve); best of `REPEATS` after a warm-up.
-- Maps: a 2-8-8-8-1 circle session's plane (the 100×100 output map and every neuron's
-  map), split into compute (the batched forward passes of `app.engine.maps`, as
-  `app.web.context.plane_context` calls them: every layer and feature on a 100×100 grid,
-  thumbnails as every 4th point) and image encoding (`app.web.images`); the whole
-  `plane_context` (also accuracies, test loss and the points) is timed too, and as a
-  variant every neuron's map at 100×100.
+- Maps: a 2-8-8-8-1 circle session's plane as a play frame draws it (`app.web.plane`):
+  compute (one float32 forward pass on the grid) and encoding (the output map and the
+  tiles of the neurons' maps), a whole frame (`app.web.frames.frame`), and the maps in
+  float64 beside them.
 - Users' view: a real uvicorn (one worker, SQLite store) on 127.0.0.1 playing a 2-8-8-8-1
-  circle session: `POST /s/{id}/play` frames back-to-back (frame 0 starts) for
-  `PLAY_SECONDS`, as `bench.web.play` sends them. Epochs are the session's `epoch`
-  counter (`GET /api/sessions/{id}`) before and after.
+  circle session over its live stream for `PLAY_SECONDS`, as one tab does
+  (`bench/live.py`). Epochs are the session's `epoch` counter (`GET /api/sessions/{id}`)
+  before and after.
 
 Targets (from the issue) are reported, never enforced; every loop is bounded.
 """
@@ -29,14 +27,12 @@ Targets (from the issue) are reported, never enforced; every loop is bounded.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 import numpy as np
@@ -52,11 +48,13 @@ from app.main import create_app
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 from app.settings import Settings
-from app.web import context, images
+from app.web import frames, plane
+from app.web.preferences import Prefs
 
-from .api import LocalServer, cpu_seconds
+from . import live
+from .api import LocalServer, cpu_seconds, create_sessions
 from .common import Report, clock
-from .web import Player, play
+from .live import Watcher
 
 POINTS = 500  # generated; half are held out, so 250 train, as in TF Playground
 BATCH = 10
@@ -168,50 +166,31 @@ def _timed(fn: Callable[[], object]) -> dict[str, float]:
     return _ms(times)
 
 
-def _compute(s: Session) -> context.PlaneMaps:
-    """Return what plane_context computes: every map on the grid, one forward pass."""
-    return context.compute_maps(s)
-
-
-def _encode(s: Session, maps: context.PlaneMaps) -> int:
-    """Encode every map as plane_context does; return the number of images."""
-    _, thumbs = context.encode_maps(s, maps, discrete=False)
-    return 1 + len(thumbs)
-
-
-def _encode_all_full(s: Session, layers: list[np.ndarray]) -> int:
-    """Encode every neuron's map (hidden and output) at the output map's resolution."""
-    acts = s.spec.transition_activations
-    count = 0
-    for l, layer in enumerate(layers):
-        for i in range(layer.shape[1]):
-            images.value_map(layer[:, i], context.MAP_RESOLUTION, acts[l])
-            count += 1
-    return count
+def _encode(s: Session, layers: list[np.ndarray]) -> int:
+    """Encode the maps as a play frame does (the output map, the tiles); return images."""
+    plane.output_picture(s, layers, discrete=False)
+    plane.hidden_tiles(s, layers)
+    return 2
 
 
 def map_timings() -> dict[str, Any]:
-    """Time the plane of a (briefly trained) 2-8-8-8-1 circle session, in-process."""
+    """Time the plane of a (briefly trained) 2-8-8-8-1 circle session, in-process: the
+    maps (float32, as a frame computes them), their encoding, and a whole frame."""
     service: SessionService = create_app(Settings(store="memory", create_rate=0)).state.service
     s = service.step(service.create(SESSION_BODY).id, PREFILL_STEPS).session
     features = s.problem.recipe["features"] if s.problem else ["x1", "x2"]
-    view = context.View()
-    maps = _compute(s)
-    full = neuron_maps(s.spec, s.parameters, features, context.MAP_RESOLUTION)
+    layers = plane.maps(s)
     return {
         "layers": list(s.spec.layers),
         "step": s.progress.step,
-        "map_resolution": context.MAP_RESOLUTION,
-        "thumb_resolution": context.MAP_RESOLUTION // context.THUMB_STRIDE,
-        "pngs": _encode(s, maps),
-        "pngs_all_full": _encode_all_full(s, full),
-        "compute": _timed(lambda: _compute(s)),
-        "encode": _timed(lambda: _encode(s, maps)),
-        "plane_context": _timed(lambda: context.plane_context(service, s, view)),
-        "compute_all_full": _timed(
-            lambda: neuron_maps(s.spec, s.parameters, features, context.MAP_RESOLUTION)
-        ),
-        "encode_all_full": _timed(lambda: _encode_all_full(s, full)),
+        "map_resolution": plane.RESOLUTION,
+        "thumb_resolution": plane.TILE,
+        "pngs": _encode(s, layers),
+        "compute": _timed(lambda: plane.maps(s)),
+        "encode": _timed(lambda: _encode(s, layers)),
+        "frame": _timed(lambda: frames.frame(service, s, Prefs())),
+        "compute_float64": _timed(
+            lambda: neuron_maps(s.spec, s.parameters, features, plane.RESOLUTION)),
     }
 
 
@@ -221,45 +200,37 @@ def _epoch_and_step(client: httpx.Client, sid: str) -> tuple[int, int]:
     return int(body["epoch"]), int(body["step"])
 
 
+async def _watch(url: str, sid: str, watcher: Watcher) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        await live.play(client, sid)
+        await live.watch(client, watcher, PLAY_SECONDS)
+        await live.play(client, sid, "pause")
+
+
 def play_timing() -> dict[str, Any]:
-    """Start uvicorn; play one 2-8-8-8-1 circle session for PLAY_SECONDS."""
-    with tempfile.TemporaryDirectory(prefix="bench-playground-") as tmp:
-        server = LocalServer(Path(tmp))
-        with mock.patch.dict(os.environ, {"CREATE_RATE": "0"}):  # no creation limit
-            server.start()
-        try:
-            with httpx.Client(base_url=server.url, timeout=30.0) as client:
-                resp = client.post("/api/sessions", json=SESSION_BODY)
-                if resp.status_code != 201:
-                    raise RuntimeError(
-                        f"creating the session: {resp.status_code} {resp.text[:200]}"
-                    )
-                sid = resp.json()["id"]
-                player = Player(sid)
-                epoch0, step0 = _epoch_and_step(client, sid)
-                cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
-                asyncio.run(play(server.port, player, PLAY_SECONDS))
-                wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
-                epoch1, step1 = _epoch_and_step(client, sid)
-        finally:
-            server.stop()
-    lat = _ms(player.latencies) if player.latencies else None
+    """Start uvicorn; play one 2-8-8-8-1 circle session for PLAY_SECONDS over its live
+    stream, as one tab does."""
+    with tempfile.TemporaryDirectory(prefix="bench-playground-") as tmp, \
+            LocalServer(Path(tmp)) as server, \
+            httpx.Client(base_url=server.url, timeout=30.0) as client:
+        sid = create_sessions(server.url, SESSION_BODY, 1)[0]
+        watcher = Watcher(sid)
+        epoch0, step0 = _epoch_and_step(client, sid)
+        cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+        asyncio.run(_watch(server.url, sid, watcher))
+        wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
+        epoch1, step1 = _epoch_and_step(client, sid)
     return {
         "layers": SESSION_BODY["layers"],
         "seconds": wall,
-        "frames": player.frames,
-        "frames_per_second": player.frames / wall,
+        "frames": watcher.frames,
+        "frames_per_second": watcher.frames / wall,
         "epochs": epoch1 - epoch0,
         "epochs_per_second": (epoch1 - epoch0) / wall,
         "steps": step1 - step0,
         "iterations_per_second": (step1 - step0) / wall,
-        "iterations_per_second_reported_median": statistics.median(player.rates)
-        if player.rates
-        else None,
-        "frame_latency": lat,
-        "server_cpu_ms_per_frame": 1e3 * cpu / max(1, player.frames),
-        "statuses": dict(player.statuses),
-        "stopped_early": player.stopped,
+        "server_cpu_ms_per_frame": 1e3 * cpu / max(1, watcher.frames),
+        "errors": watcher.errors,
     }
 
 
@@ -306,25 +277,17 @@ def run() -> Report:
             "—",
         ],
         [
-            "plane_context ms (all of the plane)",
+            "a whole play frame ms",
             "2-8-8-8-1",
-            f"{maps['plane_context']['p50_ms']:.2f}",
+            f"{maps['frame']['p50_ms']:.2f}",
             "—",
             "—",
             "—",
         ],
         [
-            "every map at 100×100: compute ms",
+            "maps compute ms, float64",
             "2-8-8-8-1",
-            f"{maps['compute_all_full']['p50_ms']:.2f}",
-            "—",
-            f"≤ {MAPS_TARGET_MS:g} ms",
-            _verdict(maps["compute_all_full"]["p50_ms"] <= MAPS_TARGET_MS),
-        ],
-        [
-            f"every map at 100×100: encoding ms ({maps['pngs_all_full']} PNGs)",
-            "2-8-8-8-1",
-            f"{maps['encode_all_full']['p50_ms']:.2f}",
+            f"{maps['compute_float64']['p50_ms']:.2f}",
             "—",
             "—",
             "—",
@@ -355,7 +318,6 @@ def run() -> Report:
         "play_frames_per_second": playing["frames_per_second"] >= PLAY_FPS_TARGET,
         "play_epochs_per_second": playing["epochs_per_second"] >= PLAY_EPOCHS_TARGET,
     }
-    lat = playing["frame_latency"] or {"p50_ms": float("nan")}
     notes = [
         f"Engine: circle, {engine[0]['train_points']} training points, batch {BATCH}, SGD "
         f"{LEARNING_RATE}, tanh hidden; best of {REPEATS} runs of {EPOCHS} epochs (each run "
@@ -365,17 +327,13 @@ def run() -> Report:
         f"({TF_PAGE['2-4-2-1']:g} epochs/s at most, one epoch per frame); at 2-8-8-8-1 its "
         f"page shows ~{TF_PAGE['2-8-8-8-1']:g} epochs/s.",
         f"Maps: session trained {maps['step']} steps; compute = neuron_maps at "
-        f"{maps['map_resolution']}² (one pass; thumbnails {maps['thumb_resolution']}² take every "
-        f"4th point), as plane_context does; p50 of up to "
-        f"{MAP_CALLS} calls (min {maps['compute']['min_ms']:.2f} ms).",
-        f"Play: uvicorn, one worker, SQLite; frames posted back-to-back for {PLAY_SECONDS:g} s; "
-        f"{playing['frames']} frames, p50 frame {lat['p50_ms']:.1f} ms, server CPU "
-        f"{playing['server_cpu_ms_per_frame']:.1f} ms/frame, {playing['epochs']:,} epochs "
-        f"({playing['iterations_per_second']:,.0f} updates/s); statuses "
-        f"{playing['statuses']}.",
+        f"{maps['map_resolution']}² in float32 (tiles of {maps['thumb_resolution']}² take every "
+        f"4th point); p50 of up to {MAP_CALLS} calls (min {maps['compute']['min_ms']:.2f} ms).",
+        f"Play: uvicorn, one worker, SQLite; one tab's live stream for {PLAY_SECONDS:g} s; "
+        f"{playing['frames']} frames, server CPU {playing['server_cpu_ms_per_frame']:.1f} "
+        f"ms/frame, {playing['epochs']:,} epochs ({playing['iterations_per_second']:,.0f} "
+        f"updates/s); errors {playing['errors']}.",
     ]
-    if playing["stopped_early"]:
-        notes.append("Play stopped by the server before the time was up.")
     data = {
         "engine": engine,
         "maps": maps,

@@ -37,10 +37,10 @@ from urllib.parse import urlencode
 
 import httpx
 import numpy as np
+from app.web.training import HEAVY_SECONDS, PLAY_SLICE, PLAY_SLICE_MAPS
 
 from app.main import create_app
 from app.settings import Settings
-from app.web.training import HEAVY_SECONDS, PLAY_SLICE, PLAY_SLICE_MAPS
 
 from .api import REQUEST_TIMEOUT, Call, Connection, LocalServer, cpu_seconds, create_sessions
 from .common import Report

@@ -1,6 +1,6 @@
 """Named examples: a spec, its data and its starting parameters, ready to trace or train.
 
-`origin` is the network of the symmetry question (shared/origin/symmetry-question.txt):
+`origin` is the network of the symmetry question (docs/symmetry-question.txt):
 2-3-3-2, sigmoid everywhere, every weight and bias 1, the sum-of-squares cost ΣC and plain
 gradient descent with learning rate 0.5. `xor` is the 4-row truth table on a small
 random-initialised 2-2-1 network — the classic net that needs its hidden layer.

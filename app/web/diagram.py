@@ -24,6 +24,7 @@ from .format import colour, ink, num, sub, sup
 
 Array = NDArray[np.float64]
 TONE = 1000  # a tone's whole-number scale: ±TONE is the palette's end
+SCALAR_SIZE = 64  # up to this many values, `tones` goes value by value (measured faster)
 ZERO_EDGE = "#bbb"  # a weight within a two-thousandth of the largest, drawn grey
 GROUP_COLOURS = ("#8e44ad", "#00897b", "#c2185b", "#6d4c41", "#5e35b1", "#ef6c00",
                  "#2e7d32", "#d81b60")  # symmetry groups, numbered across every layer
@@ -34,6 +35,10 @@ def tones(values: Array, scale: float) -> list[int]:
     v = np.asarray(values, dtype=np.float64).ravel()
     if not (scale > 0 and math.isfinite(scale)):
         return [0] * v.size
+    if v.size <= SCALAR_SIZE:  # NumPy's fixed cost is larger than a few scalar steps
+        k = TONE / scale
+        return [round(max(-TONE, min(TONE, x * k))) if math.isfinite(x) else 0
+                for x in v.tolist()]
     with np.errstate(over="ignore", invalid="ignore"):
         t = np.clip(np.where(np.isfinite(v), v / scale, 0.0), -1.0, 1.0)
     return np.rint(t * TONE).astype(np.int64).tolist()  # type: ignore[no-any-return]
@@ -59,9 +64,11 @@ def largest(arrays: list[Array]) -> float:
     """Return the largest finite magnitude over the arrays (1 when there is none)."""
     top = 0.0
     for a in arrays:
-        finite = a[np.isfinite(a)]
-        if finite.size:
-            top = max(top, float(np.abs(finite).max()))
+        biggest = float(np.max(np.abs(a), initial=0.0))
+        if not math.isfinite(biggest):
+            finite = a[np.isfinite(a)]
+            biggest = float(np.abs(finite).max()) if finite.size else 0.0
+        top = max(top, biggest)
     return top if top > 0 else 1.0
 
 
@@ -178,7 +185,7 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
                 "feature" if l == 0 else "output" if last and layers[-1] == 1 else "tile")
             nodes.append(Node(l, i, xs[l], y(l, i), node_q[l][i], num(v, 3), f"{name} = {v!r}",
                               bias_tone, bias_title, rings.get((l, i)), picture,
-                              features[i] if pictures and l == 0 else None))
+                              features[i] if features is not None and l == 0 else None))
     edges, w = [], weight_tones(params)
     k = 0
     for l, t in enumerate(params):

@@ -83,7 +83,7 @@ def _outputs(s: Session, prefs: Prefs, outputs: Array, out: dict[str, Any]) -> N
 def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any]) -> None:
     """Add a 2-D problem's maps, scores and newest test-loss point to a frame."""
     layers = plane.maps(s)
-    picture, _ = plane.output_picture(s, layers, prefs.discrete)
+    picture = plane.output_picture(s, layers, prefs.discrete)
     out["maps"] = {"out": picture, "tiles": plane.hidden_tiles(s, layers)}
     test = _last(s.test_steps, s.test_losses)
     out["test"] = test

@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from numpy.typing import NDArray
 
 from app.engine.activations import ACTIVATIONS
 from app.engine.trace import Trace
@@ -27,6 +29,7 @@ from .preferences import Prefs
 from .templating import environment
 
 router = APIRouter(include_in_schema=False)
+Array = NDArray[np.float64]
 TERMS = 8  # terms of a sum written out before "…"
 
 
@@ -48,8 +51,9 @@ class Parameter:
 def _parameter(tr: Trace, kind: str, t: int, row: int, column: int) -> Parameter:
     u = tr.update[t]
     index = 2 * t + (kind == "biases")
-    pick = (lambda a: float(a[column])) if kind == "biases" else (
-        lambda a: float(a[row, column]))
+    def pick(a: Array) -> float:
+        return float(a[column] if kind == "biases" else a[row, column])
+
     old = u.old.biases if kind == "biases" else u.old.weights
     grad = u.gradient.biases if kind == "biases" else u.gradient.weights
     step = u.step.biases if kind == "biases" else u.step.weights
@@ -113,8 +117,9 @@ def marks(kind: str, layer: int, i: int, t: int, j: int, prefs: Prefs
                                                            "row": row}]
     if layer == 0:
         return []
-    out = [{"key": f"{k}-{layer}", "col": i} for k in ("z", "a", "dloss_da", "da_dz", "delta")]
-    return [*out, {"key": f"w-{layer - 1}", "col": i}, {"key": f"grad-{layer}", "col": i}, {"key": f"un-{layer - 1}", "col": i}, {"key": f"prod-{layer}", "col": i}]
+    keys = [f"{k}-{layer}" for k in ("z", "a", "dloss_da", "da_dz", "delta")]
+    keys += [f"w-{layer - 1}", f"grad-{layer}", f"un-{layer - 1}", f"prod-{layer}"]
+    return [{"key": key, "col": i} for key in keys]
 
 
 def _whole(request: Request, name: str, low: int, high: int) -> int:

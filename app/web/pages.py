@@ -53,7 +53,8 @@ def create_network(request: Request, service: Service, form: Fields) -> Response
 def _new_body(form: dict[str, Any]) -> dict[str, Any]:
     card = gallery.CARDS.get(str(form.get("card", "")))
     if card is not None:
-        return json.loads(json.dumps(card.body))  # a copy: the service may keep parts
+        body: dict[str, Any] = json.loads(json.dumps(card.body))  # a copy, for the service
+        return body
     example = form.get("example", "")
     if example and example != "custom":
         return {"example": example}

@@ -4,12 +4,11 @@ features and the datasets, as PNG data URIs.
 Measured choices (numbers in docs/performance.md):
 - Maps are computed in float32 on an 80 × 80 grid (0.9 ms for a 2-8-8-8-1 net, 4.3 ms in
   float64): pictures in 32 shades, never numbers shown.
-- A map travels as a greyscale PNG of its shade (−1…1 as 0…255, in 32 levels) and the
-  page colours it with one SVG filter (`#diverging`: orange ← white → blue, the palette
-  of `format`): a greyscale PNG is half the bytes of the coloured one, so a play frame of
-  a 2-8-8-8-1 spiral stays under 10 kB.
-- The hidden neurons' maps go as one picture, a TILE-pixel tile per neuron (a row per
-  hidden layer): one PNG header and one deflate stream for all of them.
+- A map travels as a PNG of 32 shades with the palette as its colour table (orange ←
+  white → blue, `format`'s): two thirds of an RGB PNG's bytes, and the browser colours it
+  as it decodes it (an SVG filter over greyscale pictures cost the page ~10 ms a frame).
+- The tiled neurons' maps go as one picture, a TILE-pixel tile per neuron (a row per
+  layer): one PNG header and one deflate stream for all of them, decoded once.
 A multiclass output is coloured here (each point in its arg-max class's colour) as RGB.
 """
 
@@ -34,7 +33,7 @@ Array = NDArray[np.float64]
 RESOLUTION = 64  # grid points per side of every map
 TILE = 16  # pixels per side of a neuron's or a feature's map (every STRIDE-th grid point)
 STRIDE = RESOLUTION // TILE
-LEVELS = 32  # shades of a map (templates/base.html's filter stretches 0 … 31 over the palette)
+LEVELS = 32  # shades of a map, −1 … 1
 PNG_EFFORT = 3  # zlib level: 15 % larger than level 6 at half the time (80² map: 0.3 ms)
 SIZE = 360  # the output map's side on the page, in pixels
 MAX_POINTS = 1000  # points drawn on the output map, train and test each
@@ -65,12 +64,31 @@ def _uri(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def shade_png(t: Array) -> str:
-    """Return a map of shades t (h, w) in −1…1 as a greyscale PNG data URI whose grey
-    levels are the shades' numbers 0 … LEVELS − 1 (the page's filter stretches them over
-    the palette; small steps deflate best); a non-finite shade is white, as in the palette."""
+def _palette() -> list[int]:
+    """Return the colour table of the shades: shade k is t = 2k/(LEVELS − 1) − 1, coloured
+    as `format.colour` colours it."""
+    table: list[int] = []
+    for k in range(LEVELS):
+        t = 2 * k / (LEVELS - 1) - 1
+        end = POSITIVE if t >= 0 else NEGATIVE
+        table += [round(z + (e - z) * abs(t)) for z, e in zip(ZERO, end, strict=True)]
+    return table
+
+
+PALETTE = _palette()
+
+
+def shades(t: Array) -> NDArray[np.uint8]:
+    """Return the shade numbers 0 … LEVELS − 1 of values t in −1…1 (non-finite: white)."""
     level = np.rint((np.nan_to_num(np.clip(t, -1.0, 1.0), nan=0.0) + 1.0) * ((LEVELS - 1) / 2.0))
-    return _uri(Image.fromarray(level.astype(np.uint8), "L"))  # (h, w)
+    return level.astype(np.uint8)
+
+
+def shade_png(t: Array) -> str:
+    """Return a map of values t (h, w) in −1…1 as a PNG of shades with the palette."""
+    image = Image.fromarray(shades(t), "P")
+    image.putpalette(PALETTE)
+    return _uri(image)
 
 
 def _mix(colours: Array, strength: Array) -> NDArray[np.uint8]:
@@ -100,13 +118,13 @@ def features_of(problem: Problem) -> list[str]:
     return list(problem.recipe.get("features") or ["x1", "x2"])
 
 
-def output_picture(s: Session, layers: list[Array], discrete: bool) -> tuple[str, bool]:
-    """Return the output map and whether it is a shade (coloured by the page's filter)."""
+def output_picture(s: Session, layers: list[Array], discrete: bool) -> str:
+    """Return the output map: shades of the one output, or each point's class colour."""
     out = layers[-1].astype(np.float64)  # (RESOLUTION², outputs)
     if out.shape[1] > 1:
-        return class_png(out, discrete), False
+        return class_png(out, discrete)
     t = signed(out[:, 0], s.spec.transition_activations[-1]).reshape(RESOLUTION, RESOLUTION)
-    return shade_png(np.sign(t) if discrete else t), True
+    return shade_png(np.sign(t) if discrete else t)
 
 
 def _thumb(values: Array) -> Array:
@@ -214,12 +232,13 @@ def plane_context(s: Session, layers: list[Array], show_test: bool,
     p = s.problem
     assert p is not None
     kind = "regression" if p.kind == "regression" else ""
-    output, shaded = output_picture(s, layers, discrete)
+    output = output_picture(s, layers, discrete)
     names = features_of(p)
     return {
-        "output": output, "shaded": shaded, "tiles": hidden_tiles(s, layers), "size": SIZE,
+        "output": output, "tiles": hidden_tiles(s, layers), "size": SIZE,
         "tile": TILE, "tile_rows": tiled(s),
-        "tile_cols": max(s.spec.layers[1 : tiled(s) + 1], default=1), "train": _points(p.plane_train, s.targets, kind),
+        "tile_cols": max(s.spec.layers[1 : tiled(s) + 1], default=1),
+        "train": _points(p.plane_train, s.targets, kind),
         "test": _points(p.plane_test, p.test_targets, kind) if show_test else [],
         "recipe": p.recipe, "kind": p.kind, "legend": legend(s),
         "features": [(key, label, key in names) for key, label in FEATURE_LABELS],

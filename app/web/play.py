@@ -8,8 +8,10 @@ session while it plays and sends the tab frames of what changed.
 - When the last tab goes, nothing ticks: training stops at once. A session still marked
   playing whose frames stopped LEFT_SECONDS ago is paused when a page opens it afresh;
   a tab that reconnects (its `Last-Event-ID`) picks up where it was.
-- A tick runs in a worker thread behind one limiter per process: waiting ticks are
-  served first come, first served, so under load every player slows down evenly.
+- A tick runs on the event loop when it is quick (a small network, on the memory or
+  SQLite store: `play_frame_async`), else in a worker thread behind one limiter per
+  process; either way waiting ticks are served first come, first served, so under load
+  every player slows down evenly.
 - While nothing plays, a stream looks for changes every IDLE_SECONDS and tells its tab
   (`changed`), which then fetches the parts it shows as HTML.
 """
@@ -20,8 +22,9 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 from fastapi import APIRouter, Request
@@ -36,8 +39,9 @@ from .panels import Service, request_prefs
 from .preferences import PLAY_SPEEDS, Prefs
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
 
-FRAME_SECONDS = 1 / 80  # a frame interval: a little above a 60 Hz display's, so every
+FRAME_SECONDS = 1 / 90  # a frame interval: half again a 60 Hz display's rate, so every
 # screen refresh finds a new frame waiting
 FRAME_SECONDS_MAPS = 1 / 45  # 2-D problems: every frame draws each neuron's map
 GAP = 0.5  # a tick trains when the last save is this share of an interval old
@@ -51,17 +55,21 @@ PLAY_SLICE = 0.0005
 """Seconds of training in one frame of play at 1× (an origin-sized net trains ~30
 iterations in it). Besides training, a frame costs well under a millisecond of server
 CPU, so many learners can play at once; Speed multiplies it (`play_seconds`)."""
-PLAY_SLICE_MAPS = 0.008
+PLAY_SLICE_MAPS = 0.006
 """Seconds of training in one frame of a 2-D problem at 1×, shared among the 2-D players
 of a process: each frame also draws every map (~1–2 ms), so training gets most of it."""
 MAX_PLAY_SLICE = 0.025  # seconds of training per frame at the fastest speed, and for Fit
+SHARED_FROM = 8  # players in one process beyond which every frame trains less
 
 
 def play_seconds(maps: bool, players: int, speed: int) -> float:
-    """Return the training time of one frame: the slice (2-D problems share theirs among
-    the 2-D players of this process) times the chosen speed, at most MAX_PLAY_SLICE."""
+    """Return the training time of one frame: the slice times the chosen speed, at most
+    MAX_PLAY_SLICE. A 2-D session shares its slice among the 2-D players of this process
+    (never below PLAY_SLICE); beyond SHARED_FROM players, every slice shrinks with their
+    number, so a class's frames keep coming, each training less."""
     base = max(PLAY_SLICE, PLAY_SLICE_MAPS / max(players, 1)) if maps else PLAY_SLICE
-    return min(MAX_PLAY_SLICE, base * speed)
+    crowd = max(1.0, players / SHARED_FROM)
+    return min(MAX_PLAY_SLICE, base * speed) / crowd
 
 
 class Players:
@@ -121,20 +129,31 @@ def _seconds(tab: Tab, s: Session) -> float:
     return play_seconds(s.problem is not None, PLAYERS.played(s.id), speed)
 
 
-def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], float]:
+async def _call(service: SessionService, fn: Callable[..., T], *args: object) -> T:
+    """Run a service call: on the loop when the store's reads take microseconds (memory,
+    SQLite), else in a worker thread behind this loop's limiter."""
+    if service.store.inline:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=_limiter())
+
+
+async def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], float]:
     """Take one turn of a tab's stream: train a frame when one is due; return the events
-    to send and the interval until the next turn (from this one's start)."""
+    to send and the interval until the next turn (from this one's start).
+
+    A quick frame runs on the event loop from lock to commit (`play_frame_async`): no
+    thread hop; a 2-D frame trains and draws its maps in a worker thread."""
     sid, readonly = tab.session_id, tab.prefs.readonly
     if not tab.started:
         tab.started = True
         if not (tab.resume or readonly):
-            service.release_play(sid, LEFT_SECONDS)
-    s = service.get(sid)
+            await anyio.to_thread.run_sync(service.release_play, sid, LEFT_SECONDS)
+    s = await _call(service, service.get, sid)
     interval = FRAME_SECONDS_MAPS if s.problem is not None else FRAME_SECONDS
     if s.playing and not readonly:
-        outcome = service.play_frame(sid, lambda current: _seconds(tab, current),
-                                     GAP * interval)
-        s = outcome.session if outcome is not None else service.get(sid)
+        outcome = await service.play_frame_async(sid, lambda now: _seconds(tab, now),
+                                                 GAP * interval)
+        s = outcome.session if outcome is not None else await _call(service, service.get, sid)
     events: list[ServerSentEvent] = []
     if s.version != tab.version:
         layout = _layout(s)
@@ -142,8 +161,13 @@ def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent], floa
             events.append(ServerSentEvent(Changes.encode({"v": s.version}), event="changed",
                                           id=str(s.version)))
         if s.playing:
-            events.append(ServerSentEvent(Changes.encode(tab.changes.diff(
-                frame(service, s, tab.prefs))), event="frame", id=str(s.version)))
+            if s.problem is None and service.store.inline:
+                shown = frame(service, s, tab.prefs)
+            else:  # the maps: milliseconds of NumPy, off the loop
+                shown = await anyio.to_thread.run_sync(frame, service, s, tab.prefs,
+                                                       limiter=_limiter())
+            events.append(ServerSentEvent(Changes.encode(tab.changes.diff(shown)),
+                                          event="frame", id=str(s.version)))
         tab.version, tab.playing, tab.layout = s.version, s.playing, layout
     return events, interval if s.playing else IDLE_SECONDS
 
@@ -153,8 +177,7 @@ async def _stream(service: SessionService, tab: Tab) -> AsyncIterator[ServerSent
     while True:
         started = time.monotonic()
         try:
-            events, interval = await anyio.to_thread.run_sync(tick, service, tab,
-                                                              limiter=_limiter())
+            events, interval = await tick(service, tab)
         except ServiceError as err:  # the session was deleted or expired
             yield ServerSentEvent(Changes.encode({"message": err.message}), event="gone")
             return

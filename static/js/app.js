@@ -190,6 +190,7 @@
     if (el.id === "network" || el.id === "output") {
       remembered(el);
       if (window.bpChart) window.bpChart.init(el);
+      if (window.bpDiagram) window.bpDiagram.init(el);
       if (el.id === "network" && inspected) inspect(inspected);
     }
     if (el.id === "view-body" || el.id === "inspector") mark();
@@ -242,6 +243,7 @@
     showRecent();
     remembered(document);
     if (window.bpChart) window.bpChart.init(document);
+    if (window.bpDiagram) window.bpDiagram.init(document);
     mark();
   });
 })();

@@ -40,19 +40,33 @@
     return out;
   }
 
+  // The canvas's size and colours, read when it is set up or resized, never while frames
+  // come: a read of layout or style after the page changed forces the browser to lay out
+  // the whole page at once.
+  function measure(canvas, st) {
+    st.w = canvas.clientWidth || 380;
+    st.h = canvas.clientHeight || 150;
+    st.colours = styleOf(canvas);
+  }
+
   function draw(canvas) {
     const st = charts.get(canvas);
     if (!st) return;
+    if (!st.colours) measure(canvas, st);
     const ratio = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth || 380, h = canvas.clientHeight || 150;
-    if (canvas.width !== Math.round(w * ratio)) canvas.width = Math.round(w * ratio);
-    if (canvas.height !== Math.round(h * ratio)) canvas.height = Math.round(h * ratio);
+    const w = st.w, h = st.h;
     const g = canvas.getContext("2d");
+    if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
+      canvas.width = Math.round(w * ratio);  // resets the context's state: set it again
+      canvas.height = Math.round(h * ratio);
+      // Setting a font resolves styles, and after the page changed that restyles the
+      // whole page at once: so only here, not on every frame.
+      g.font = "11px system-ui, sans-serif";
+    }
     g.setTransform(ratio, 0, 0, ratio, 0, 0);
     g.clearRect(0, 0, w, h);
-    const c = styleOf(canvas);
+    const c = st.colours;
     const left = 52, right = w - 10, top = 8, bottom = h - 20;
-    g.font = "11px system-ui, sans-serif";
     g.strokeStyle = c.line; g.lineWidth = 1;
     g.beginPath(); g.moveTo(left, top); g.lineTo(left, bottom); g.lineTo(right, bottom); g.stroke();
     const train = shown(st.train, st.log), test = shown(st.test, st.log);
@@ -108,7 +122,7 @@
     let best = geo.train[0];
     for (const p of geo.train) if (Math.abs(geo.px(p[0]) - x) < Math.abs(geo.px(best[0]) - x)) best = p;
     const g = canvas.getContext("2d");
-    g.fillStyle = styleOf(canvas).train;
+    g.fillStyle = st.colours.train;
     g.beginPath(); g.arc(geo.px(best[0]), geo.py(best[1]), 4, 0, 2 * Math.PI); g.fill();
     canvas.title = "step " + best[0] + ": loss " + best[2];
   }
@@ -156,6 +170,9 @@
 
   window.bpChart = { init, append, draw, points };
   window.addEventListener("resize", function () {
-    document.querySelectorAll("canvas.curve").forEach(draw);
+    document.querySelectorAll("canvas.curve").forEach(function (canvas) {
+      const st = charts.get(canvas);
+      if (st) { st.colours = null; draw(canvas); }
+    });
   });
 })();

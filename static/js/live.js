@@ -7,7 +7,7 @@
   "use strict";
   const NEG = [230, 120, 20], ZERO = [247, 247, 247], POS = [30, 100, 200];  // app/web/format.py
   const TONE = 1000, ZERO_EDGE = "#bbb";  // app/web/diagram.py
-  const stats = (window.bpStats = { frames: 0, drawn: 0, bytes: 0, steps: [] });
+  const stats = (window.bpStats = { frames: 0, drawn: 0, bytes: 0, applyMs: 0, steps: [] });
   let pending = null;
   let scheduled = false;
   const cache = new WeakMap();  // #diagram element → its nodes, biases and edges, in order
@@ -64,7 +64,9 @@
     if (f.biases && f.biases.length === p.biases.length) {
       f.biases.forEach((q, k) => p.biases[k].setAttribute("fill", toneColour(q)));
     }
-    if (f.edges && f.edges.length === p.edges.length) {
+    const maps = f.maps || {};
+    const painted = window.bpDiagram && window.bpDiagram.update(diagram, f.edges, maps.tiles, maps.out);
+    if (!painted && f.edges && f.edges.length === p.edges.length) {
       f.edges.forEach(function (q, k) {
         p.edges[k].setAttribute("stroke", edgeColour(q));
         p.edges[k].setAttribute("stroke-width", edgeWidth(q));
@@ -91,8 +93,7 @@
     if (f.maps) {
       const out = document.getElementById("output-map");
       if (out && f.maps.out) out.setAttribute("href", f.maps.out);
-      document.querySelectorAll("image.output-thumb").forEach((el) => el.setAttribute("href", f.maps.out));
-      if (f.maps.tiles) document.querySelectorAll("image.tiles").forEach((el) => el.setAttribute("href", f.maps.tiles));
+      // the diagram's tiles and output neuron: painted by static/js/diagram.js
     }
   }
 
@@ -108,6 +109,10 @@
   }
 
   function apply(f) {
+    const canvas = document.getElementById("curve");  // first: before the page changes
+    if (canvas && window.bpChart && (f.trains.length || f.tests.length)) {
+      window.bpChart.append(canvas, f.trains, f.tests);
+    }
     for (const [id, text] of Object.entries(f.text || {})) {
       const el = document.getElementById(id);
       if (el) el.textContent = text;
@@ -119,10 +124,6 @@
     }
     applyDiagram(f);
     applyOutputs(f);
-    const canvas = document.getElementById("curve");
-    if (canvas && window.bpChart && (f.trains.length || f.tests.length)) {
-      window.bpChart.append(canvas, f.trains, f.tests);
-    }
     const version = document.getElementById("version");
     if (version && f.v > Number(version.value)) version.value = String(f.v);
     stats.drawn += 1;
@@ -130,7 +131,7 @@
   }
 
   function onFrame(ev) {
-    const data = ev.detail && ev.detail.data;
+    const data = ev.data;
     if (!data) return;
     stats.frames += 1;
     stats.bytes += data.length;
@@ -141,7 +142,9 @@
       scheduled = false;
       const f = pending;
       pending = null;
+      const began = performance.now();
       if (f) apply(f);
+      stats.applyMs += performance.now() - began;
     });
   }
 
@@ -159,7 +162,15 @@
     if (data && window.bp) window.bp.toast(JSON.parse(data).message, true);
   }
 
-  document.addEventListener("sse:frame", onFrame);
+  // Frames come 60 to 90 times a second: heard on the stream itself, not through htmx's
+  // event machinery (the extension hands the stream over when it opens it, or again).
+  document.addEventListener("htmx:sseOpen", function (ev) {
+    const source = ev.detail && ev.detail.source;
+    if (source && !source.bpListening) {
+      source.bpListening = true;
+      source.addEventListener("frame", onFrame);
+    }
+  });
   document.addEventListener("sse:changed", onChanged);
   document.addEventListener("sse:gone", onGone);
 })();

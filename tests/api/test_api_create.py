@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-# The origin's a³ (shared/origin/symmetry-question.txt), printed by its float32 program.
+# The origin's a³ (docs/symmetry-question.txt), printed by its float32 program.
 ORIGIN_A3 = [[0.9806908, 0.9806908], [0.9803864, 0.9803864]]
 ORIGIN_A3_TOLERANCE = 2e-7
 RAW_JSON = {"content-type": "application/json"}

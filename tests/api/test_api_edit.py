@@ -58,12 +58,15 @@ def test_a_resized_transition_keeps_its_weights_and_draws_only_the_new_ones(
     cell = {"transition": 0, "kind": "weights", "row": 1, "column": 2, "value": 7.5}
     edited = _patch(client, s["id"], {"cells": [cell]})
     after = _patch(client, s["id"], {"layers": [2, 4, 3, 2]})
-    w0, w1 = np.array(after["parameters"][0]["weights"]), np.array(after["parameters"][1]["weights"])
+    w0 = np.array(after["parameters"][0]["weights"])
+    w1 = np.array(after["parameters"][1]["weights"])
     old0, old1 = (np.array(edited["parameters"][t]["weights"]) for t in (0, 1))
-    assert (w0[:, :3] == old0).all() and w0[1, 2] == 7.5
+    assert (w0[:, :3] == old0).all()
+    assert w0[1, 2] == 7.5
     assert (w1[:3, :] == old1).all()
     assert after["parameters"][0]["biases"][:3] == edited["parameters"][0]["biases"]
-    assert w0.shape == (2, 4) and w1.shape == (4, 3)
+    assert w0.shape == (2, 4)
+    assert w1.shape == (4, 3)
 
 
 def test_a_transition_around_an_added_layer_is_drawn_afresh(client, create, small_spec):

@@ -1,6 +1,6 @@
 """The symmetry question's own printed numbers are the first acceptance test.
 
-Every expected value below is copied from shared/origin/symmetry-question.txt. The question
+Every expected value below is copied from docs/symmetry-question.txt. The question
 computed in float32 and rounded as it went: a¹ and a² match to every printed digit, a³, δ
 and the gradient table within 2e-7 (DESIGN.md).
 """

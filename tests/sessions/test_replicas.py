@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -14,7 +15,6 @@ import httpx
 import pytest
 
 from tests.conftest import Server, run_async
-
 
 
 @pytest.fixture
@@ -135,3 +135,42 @@ def test_killing_a_mid_play_loses_no_acknowledged_step_and_b_goes_on(
                          timeout=30)
     assert stepped.status_code == 200
     assert stepped.json()["step"] == paused + 1
+
+
+def _steps_seen(url: str, sid: str, seconds: float, seen: list[int]) -> None:
+    """Record the steps of a tab's frames for `seconds` (a bounded read)."""
+    end = time.monotonic() + seconds
+    with contextlib.suppress(httpx.TransportError):
+        for frame in frames(url, sid, timeout=seconds + 10):
+            if "step" in frame:
+                seen.append(int(frame["step"]))
+            if time.monotonic() > end:
+                return
+
+
+def test_two_tabs_on_two_replicas_play_one_session_in_step(
+        replicas: tuple[Server, Server]) -> None:
+    """A tab on A and a tab on B watch one playing session: both see it train, one
+    session's steps, and Pause from either stops both."""
+    a, b = replicas
+    sid = httpx.post(f"{a.url}/api/sessions", json={"example": "origin"}).json()["id"]
+    assert httpx.post(f"{a.url}/s/{sid}/play", data={"action": "play"}).status_code == 200
+    on_a: list[int] = []
+    on_b: list[int] = []
+    tabs = [threading.Thread(target=_steps_seen, args=(server.url, sid, 3.0, seen))
+            for server, seen in ((a, on_a), (b, on_b))]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join(30)
+    assert len(on_a) >= 5
+    assert len(on_b) >= 5
+    assert on_a == sorted(on_a)
+    assert on_b == sorted(on_b)
+    assert on_a[0] <= on_b[-1], "the tabs showed two trainings"
+    assert on_b[0] <= on_a[-1], "the tabs showed two trainings"
+    assert httpx.post(f"{b.url}/s/{sid}/play", data={"action": "pause"}).status_code == 200
+    stopped = httpx.get(f"{a.url}/api/sessions/{sid}").json()
+    assert stopped["step"] >= max(on_a[-1], on_b[-1])
+    time.sleep(1.0)
+    assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == stopped["step"]

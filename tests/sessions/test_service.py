@@ -149,7 +149,8 @@ def test_play_until_stops_once_every_output_is_within_the_tolerance() -> None:
         if outcome is None:
             break
     s = service.get(sid)
-    assert not s.playing and s.play_until is None
+    assert not s.playing
+    assert s.play_until is None
     outputs = predict(s.spec, s.parameters, s.inputs)
     assert float(np.max(np.abs(outputs - s.targets))) <= tolerance
     assert service.misfit(s) == float(np.max(np.abs(outputs - s.targets)))
