@@ -91,7 +91,7 @@ class _NotDue(Exception):
 def iteration_microseconds(s: Session) -> float:
     """Return an estimate of one training iteration's time on this session (measured:
     ~20 µs of Python, plus ~0.7 ns per observation × parameter)."""
-    rows = min(s.inputs.shape[0], s.spec.batch_size or s.inputs.shape[0])
+    rows = int(min(s.inputs.shape[0], s.spec.batch_size or s.inputs.shape[0]))
     return 20.0 + rows * s.spec.parameter_count() / 1500
 
 
