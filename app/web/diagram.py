@@ -165,10 +165,10 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
     gap = max(2.6 * radius, min(64.0, 520.0 / max(layers)))
     height = max(layers) * gap + 40
     width = max(520.0, 150.0 * len(layers))
-    xs = [44 + i * (width - 88) / (len(layers) - 1) for i in range(len(layers))]
+    xs = [round(44 + i * (width - 88) / (len(layers) - 1), 1) for i in range(len(layers))]
 
     def y(layer: int, i: int) -> float:
-        return 30 + (height - 40) / 2 + (i - (layers[layer] - 1) / 2) * gap
+        return round(30 + (height - 40) / 2 + (i - (layers[layer] - 1) / 2) * gap, 1)
 
     rings = _rings(symmetry)
     node_q, bias_q = node_tones(values, activations), bias_tones(params)
