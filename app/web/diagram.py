@@ -162,7 +162,7 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
     """
     pictures = features is not None
     radius = (19.0 if pictures else 17.0) if max(layers) <= 12 else 10.0
-    gap = max(2.6 * radius, min(64.0, 520.0 / max(layers)))
+    gap = max(2.6 * radius, min(96.0, 560.0 / max(layers)))  # small nets: room to read
     height = max(layers) * gap + 40
     width = max(520.0, 150.0 * len(layers))
     xs = [round(44 + i * (width - 88) / (len(layers) - 1), 1) for i in range(len(layers))]
