@@ -39,6 +39,7 @@ from app.web.play import PLAY_SLICE, PLAY_SLICE_MAPS
 from .api import LocalServer, cpu_seconds, create_sessions
 from .common import Report
 from .live import count_frames, play
+from .playground import engine_case
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,6 +52,8 @@ LEARNER_SECONDS = 10.0
 LEARNER_WARMUP = 4.0
 TF_FPS = {"origin": 60.0, "spiral": 32.0, "circle": 32.0}  # TF's page: 2-4-2-1, 2-8-8-8-1
 TF_EPOCHS = 32.0  # epochs/s TF's page shows at 2-8-8-8-1 (one per frame)
+ENGINE_THEN = 1302.0  # our engine's epochs/s at 2-8-8-8-1 (sigmoid + BCE, batch 10) on
+# 2026-11-28, the machine TF Playground was measured on (bench/results/playground.json then)
 TARGETS = {"origin_fps": 60.0, "spiral_fps": 30.0, "epochs_ratio": 10.0, "cpu_origin_ms": 1.5,
            "cpu_2d_ms": 3.0, "learner_fps": 10.0, "learner_min_fps": 8.0,
            "first_load_kb": 100.0, "frame_kb": 10.0}
@@ -181,8 +184,16 @@ def _verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"
 
 
+def machine_speed() -> dict[str, float]:
+    """Return our engine's epochs/s at 2-8-8-8-1 now, against the same measure on the day
+    TensorFlow Playground's figures were taken on this kind of machine (a speed factor)."""
+    now = engine_case((2, 8, 8, 8, 1), "sigmoid", "binary_cross_entropy")["epochs_per_second"]
+    return {"engine_epochs_per_second": now, "then": ENGINE_THEN, "factor": now / ENGINE_THEN}
+
+
 def run() -> Report:
     """Run every case; return the table beside the targets and TensorFlow Playground's."""
+    speed = machine_speed()
     cases = browser_cases()
     crowd = learners()
     o, s, c = cases["origin"], cases["spiral"], cases["circle"]
@@ -236,8 +247,13 @@ def run() -> Report:
         f"frames/s; streams with no frame {crowd['errors']}.",
         "First load: " + ", ".join(f"{k} {v / 1024:.1f} kB"
                                    for k, v in cases["first_load_2d"]["by_kind"].items()) + ".",
+        f"This machine now: our engine trains 2-8-8-8-1 at "
+        f"{speed['engine_epochs_per_second']:,.0f} epochs/s, {speed['factor']:.2f} × its speed "
+        f"when TF Playground's figures were taken ({ENGINE_THEN:,.0f}): TF's CPU-bound figures "
+        f"(2-8-8-8-1: ~32 frames and epochs/s) would be ~{32 * speed['factor']:.0f} here.",
     ]
     return Report("browser", "Play in the browser (Chromium), beside TensorFlow Playground",
                   HEADERS, rows, {"cases": cases, "learners": crowd, "passed": passed,
+                                  "machine_speed": speed,
                                   "targets": TARGETS, "tf": {"fps": TF_FPS,
                                                              "epochs": TF_EPOCHS}}, notes)

@@ -59,7 +59,7 @@ PLAY_SLICE_MAPS = 0.006
 """Seconds of training in one frame of a 2-D problem at 1×, shared among the 2-D players
 of a process: each frame also draws every map (~1–2 ms), so training gets most of it."""
 MAX_PLAY_SLICE = 0.025  # seconds of training per frame at the fastest speed, and for Fit
-SHARED_FROM = 8  # players in one process beyond which every frame trains less
+SHARED_FROM = 4  # players in one process beyond which every frame trains less
 
 
 def play_seconds(maps: bool, players: int, speed: int) -> float:
