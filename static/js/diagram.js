@@ -42,6 +42,13 @@
       outs: Array.from(svg.querySelectorAll("image.output-thumb")).map((i) => ({
         x: number(i, "x"), y: number(i, "y"), w: number(i, "width"), h: number(i, "height") })),
     };
+    // Over maps (2-D problems) the biases are painted too, so that nothing of the SVG
+    // changes while frames come; over plain neurons the SVG keeps them (a neuron's circle
+    // would hide the corner of a square painted below it).
+    st.biases = st.tiles.length ? Array.from(svg.querySelectorAll("rect.bias")).map((r) => ({
+      x: number(r, "x"), y: number(r, "y"), w: number(r, "width"), h: number(r, "height"),
+      q: Number(r.dataset.q) })) : [];
+    if (st.biases.length) svg.classList.add("painted-biases");
     st.wanted = {};
     const sheet = svg.querySelector("image.tiles"), out = svg.querySelector("image.output-thumb");
     load(st, "sheet", sheet && sheet.getAttribute("href"));
@@ -92,6 +99,10 @@
     if (st.out && st.out.complete && st.out.naturalWidth) {
       for (const o of st.outs) g.drawImage(st.out, o.x, o.y, o.w, o.h);
     }
+    for (const b of st.biases) {
+      g.fillStyle = tones.toneColour(b.q);
+      g.fillRect(b.x, b.y, b.w, b.h);
+    }
   }
 
   window.bpDiagram = {
@@ -101,15 +112,20 @@
         if (!states.has(svg)) setup(svg);
       });
     },
-    // A frame: new tones of the weights (in the order of the SVG's lines), new maps.
-    update(svg, edges, sheet, out) {
+    // A frame: new tones of the weights (in the order of the SVG's lines) and of the
+    // biases, new maps. Return what it painted: {edges, biases}, or null.
+    update(svg, edges, biases, sheet, out) {
       const st = states.get(svg);
-      if (!st) return false;
+      if (!st) return null;
       if (edges && edges.length === st.edges.length) edges.forEach((q, i) => { st.edges[i].q = q; });
+      const biasesPainted = st.biases.length > 0;
+      if (biasesPainted && biases && biases.length === st.biases.length) {
+        biases.forEach((q, i) => { st.biases[i].q = q; });
+      }
       load(st, "sheet", sheet);
       load(st, "out", out);
       draw(st);
-      return true;
+      return { edges: true, biases: biasesPainted };
     },
   };
 })();

@@ -61,12 +61,13 @@
         if (label) { label.textContent = text; label.setAttribute("fill", ink(q)); }
       });
     }
-    if (f.biases && f.biases.length === p.biases.length) {
+    const maps = f.maps || {};
+    const painted = (window.bpDiagram &&
+      window.bpDiagram.update(diagram, f.edges, f.biases, maps.tiles, maps.out)) || {};
+    if (!painted.biases && f.biases && f.biases.length === p.biases.length) {
       f.biases.forEach((q, k) => p.biases[k].setAttribute("fill", toneColour(q)));
     }
-    const maps = f.maps || {};
-    const painted = window.bpDiagram && window.bpDiagram.update(diagram, f.edges, maps.tiles, maps.out);
-    if (!painted && f.edges && f.edges.length === p.edges.length) {
+    if (!painted.edges && f.edges && f.edges.length === p.edges.length) {
       f.edges.forEach(function (q, k) {
         p.edges[k].setAttribute("stroke", edgeColour(q));
         p.edges[k].setAttribute("stroke-width", edgeWidth(q));
