@@ -139,7 +139,7 @@ class CreateRateLimit:
 def _html(scope: Scope, slot: str, message: str) -> Response | None:
     """Return the HTML refusal: the toast for htmx, the error page for a browser request."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    # Imported here: app.web.panels imports app.api, which must not import it back at load.
+    # The web's HTML refusal, imported late; still an api → web dependency, to be untangled.
     from app.sessions.errors import ServiceError
     from app.web.panels import error_html
     from app.web.templating import environment

@@ -581,9 +581,12 @@ class SessionService:
         """`play_frame` for the event loop: a frame that trains under a millisecond, on a
         store that allows it, runs on the loop from lock to commit (as `step_async`);
         anything else runs `play_frame` in a thread."""
+        def on_loop(s: Session) -> bool:  # its budget, and its one iteration at least
+            return seconds(s) <= QUICK_MICROSECONDS / 1e6 and quick(s, 1)
+
         store = self._inline
         kept = self._cache.peek(session_id) if store is not None else None
-        if store is None or kept is None or seconds(kept) > QUICK_MICROSECONDS / 1e6:
+        if store is None or kept is None or not on_loop(kept):
             return await anyio.to_thread.run_sync(self.play_frame, session_id, seconds, gap)
         result: dict[str, Any] = {"run": 0, "truncated": False}
         try:
@@ -591,7 +594,11 @@ class SessionService:
                 session = self._open(session_id, None)
                 before = self._before(session, "play")
                 try:
-                    self._play_change(session, seconds, gap, result)
+                    if on_loop(session):
+                        self._play_change(session, seconds, gap, result)
+                    else:  # changed by another process meanwhile: too long for the loop
+                        await anyio.to_thread.run_sync(self._play_change, session, seconds,
+                                                       gap, result)
                 except _NotDue:
                     return None
                 await self._save_async(store, session_id, session, before)
@@ -641,9 +648,12 @@ class SessionService:
         except _NotDue:
             return self.get(session_id)
 
-    def misfit(self, s: Session) -> float:
-        """Return the largest |output − target| over every observation (∞ if not finite)."""
-        gap = float(np.max(np.abs(predict(s.spec, s.parameters, s.inputs) - s.targets)))
+    def misfit(self, s: Session, outputs: NDArray[np.float64] | None = None) -> float:
+        """Return the largest |output − target| over every observation (∞ if not finite);
+        `outputs`, when given, are the network's outputs for every observation."""
+        if outputs is None:
+            outputs = predict(s.spec, s.parameters, s.inputs)
+        gap = float(np.max(np.abs(outputs - s.targets)))
         return gap if math.isfinite(gap) else math.inf
 
     def _step(self, session_id: str, iterations: int, if_match: int | None, budget: float,

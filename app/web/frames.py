@@ -53,8 +53,8 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
     tones = diagram.node_tones(values, s.spec.transition_activations)
     out: dict[str, Any] = {
         "v": s.version, "playing": s.playing, "step": s.progress.step,
-        "text": {"step-counter": str(s.progress.step), "epoch-counter": str(s.progress.epoch),
-                 "loss-value": num(s.loss, d), "status": status_text(s)},
+        "text": {"step": str(s.progress.step), "epoch": str(s.progress.epoch),
+                 "loss": num(s.loss, d), "status": status_text(s)},
         "nodes": [[q, num(v, 3)] for l in range(1, len(values))
                   for q, v in zip(tones[l], values[l].tolist(), strict=True)],
         "biases": diagram.bias_tones(s.parameters),
@@ -62,20 +62,20 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
         "train": _last(s.history_steps, s.history_losses),
     }
     if small:
-        _outputs(s, prefs, layers[-1], out)
+        _outputs(service, s, prefs, layers[-1], out)
     else:
         _plane(service, s, prefs, out)
     return out
 
 
-def _outputs(s: Session, prefs: Prefs, outputs: Array, out: dict[str, Any]) -> None:
+def _outputs(service: SessionService, s: Session, prefs: Prefs, outputs: Array,
+             out: dict[str, Any]) -> None:
     """Add the outputs table's cells and the largest |a − y| to a frame."""
     shown = outputs if prefs.show_all else outputs[: output.OUTPUT_ROWS]  # (rows, outputs)
     values = shown.ravel().tolist()
     out["out"] = [[text, v if math.isfinite(v) else None]
                   for text, v in zip(nums(shown, prefs.decimals), values, strict=True)]
-    gap = float(np.max(np.abs(outputs - s.targets)))
-    misfit = gap if math.isfinite(gap) else math.inf
+    misfit = service.misfit(s, outputs)
     out["text"]["misfit"] = num(misfit, 4)
     out["fitted"] = misfit <= output.FIT_TOLERANCE
 
@@ -90,10 +90,10 @@ def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any
     recorded = test is not None and test[0] == s.progress.step  # recorded by this step
     test_loss = test[1] if recorded and test is not None else service.test_loss(s)
     train_acc, test_acc = service.accuracies(s)
-    out["text"].update({"train-loss": num(s.loss, 4), "test-loss": num(test_loss, 4)})
+    out["text"].update({"train_loss": num(s.loss, 4), "test_loss": num(test_loss, 4)})
     if train_acc is not None and test_acc is not None:
-        out["text"].update({"train-accuracy": f"{100 * train_acc:.1f} %",
-                            "test-accuracy": f"{100 * test_acc:.1f} %"})
+        out["text"].update({"train_accuracy": f"{100 * train_acc:.1f} %",
+                            "test_accuracy": f"{100 * test_acc:.1f} %"})
 
 
 class Changes:

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api.sessions import get_service
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -25,7 +24,14 @@ from . import context
 from .preferences import Prefs, prefs_from
 from .templating import environment
 
-Service = Annotated[SessionService, Depends(get_service)]
+
+async def session_service(request: Request) -> SessionService:
+    """Return the app's session service (async: no thread hop for a dependency this cheap)."""
+    service: SessionService = request.app.state.service
+    return service
+
+
+Service = Annotated[SessionService, Depends(session_service)]
 EVERY = ("controls", "data", "network", "output", "view")
 RESULTS = ("controls", "network", "output", "view")  # what training and phases change
 KNOWN_SLOTS = {"init.seed", "init.bias", "init.value", "init.gain", "init.low", "init.high",
@@ -58,11 +64,6 @@ async def form_fields(request: Request) -> FormFields:
 
 
 Fields = Annotated[FormFields, Depends(form_fields)]
-
-
-def prefs_of(values: dict[str, Any], readonly: bool = False) -> Prefs:
-    """Return the viewer's preferences sent with a request."""
-    return prefs_from(values, readonly=readonly)
 
 
 def request_prefs(request: Request, form: dict[str, Any] | None = None,

@@ -2,10 +2,10 @@
 features and the datasets, as PNG data URIs.
 
 Measured choices (numbers in docs/performance.md):
-- Maps are computed in float32 on an 80 × 80 grid (0.9 ms for a 2-8-8-8-1 net, 4.3 ms in
-  float64): pictures in 32 shades, never numbers shown.
+- Maps are computed in float32 on a RESOLUTION² grid (0.9 ms for a 2-8-8-8-1 net, 3.7 ms
+  in float64): pictures in 32 shades, never numbers shown.
 - A map travels as a PNG of 32 shades with the palette as its colour table (orange ←
-  white → blue, `format`'s): two thirds of an RGB PNG's bytes, and the browser colours it
+  white → blue, `format`'s): 30–45 % fewer bytes than an RGB PNG, and the browser colours it
   as it decodes it (an SVG filter over greyscale pictures cost the page ~10 ms a frame).
 - The tiled neurons' maps go as one picture, a TILE-pixel tile per neuron (a row per
   layer): one PNG header and one deflate stream for all of them, decoded once.
@@ -34,7 +34,7 @@ RESOLUTION = 64  # grid points per side of every map
 TILE = 16  # pixels per side of a neuron's or a feature's map (every STRIDE-th grid point)
 STRIDE = RESOLUTION // TILE
 LEVELS = 32  # shades of a map, −1 … 1
-PNG_EFFORT = 3  # zlib level: 15 % larger than level 6 at half the time (80² map: 0.3 ms)
+PNG_EFFORT = 3  # zlib level: 15 % larger than level 6 at half the time (a 64² map: ~0.3 ms)
 SIZE = 360  # the output map's side on the page, in pixels
 MAX_POINTS = 1000  # points drawn on the output map, train and test each
 ALL_FEATURES = tuple(FEATURES)

@@ -3,15 +3,16 @@ session while it plays and sends the tab frames of what changed.
 
 - Every tab's stream, on any worker or replica, ticks at the frame rate while the
   session plays; a tick trains one frame when the session's last save is at least most
-  of a frame old (`SessionService.play_frame`), so the session trains one frame per
-  interval however many tabs watch it, and every tab shows the same step.
+  of a frame old (`SessionService.play_frame`, GAP), so however many tabs watch it
+  the session trains at most one frame per GAP of an interval, and every tab shows the
+  same step.
 - When the last tab goes, nothing ticks: training stops at once. A session still marked
   playing whose frames stopped LEFT_SECONDS ago is paused when a page opens it afresh;
   a tab that reconnects (its `Last-Event-ID`) picks up where it was.
 - A tick runs on the event loop when it is quick (a small network, on the memory or
-  SQLite store: `play_frame_async`), else in a worker thread behind one limiter per
-  process; either way waiting ticks are served first come, first served, so under load
-  every player slows down evenly.
+  SQLite store: `play_frame_async`), else in worker threads: its frame is built behind
+  one limiter per process; either way waiting ticks are served first come, first served,
+  so under load every player slows down evenly.
 - While nothing plays, a stream looks for changes every IDLE_SECONDS and tells its tab
   (`changed`), which then fetches the parts it shows as HTML.
 """
@@ -19,6 +20,7 @@ session while it plays and sends the tab frames of what changed.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import weakref
@@ -56,15 +58,18 @@ PLAY_SLICE = 0.0005
 iterations in it). Besides training, a frame costs well under a millisecond of server
 CPU, so many learners can play at once; Speed multiplies it (`play_seconds`)."""
 PLAY_SLICE_MAPS = 0.006
-"""Seconds of training in one frame of a 2-D problem at 1×, shared among the 2-D players
-of a process: each frame also draws every map (~1–2 ms), so training gets most of it."""
+"""Seconds of training in one frame of a 2-D problem at 1×, shared among the players of a
+process: each frame also draws every map (~1–2 ms), so training gets most of it."""
 MAX_PLAY_SLICE = 0.025  # seconds of training per frame at the fastest speed, and for Fit
 SHARED_FROM = 4  # players in one process beyond which every frame trains less
+LOOP_FRAME_SIZE = 50_000  # rows × parameters of a table's frame built on the event loop
+# (its forward pass over every row: ~0.1 ms); a larger one is built in a thread
+SEND_SECONDS = 10.0  # a tab that takes no frame for this long is dropped (it reconnects)
 
 
 def play_seconds(maps: bool, players: int, speed: int) -> float:
     """Return the training time of one frame: the slice times the chosen speed, at most
-    MAX_PLAY_SLICE. A 2-D session shares its slice among the 2-D players of this process
+    MAX_PLAY_SLICE. A 2-D session shares its slice among the players of this process
     (never below PLAY_SLICE); beyond SHARED_FROM players, every slice shrinks with their
     number, so a class's frames keep coming, each training less."""
     base = max(PLAY_SLICE, PLAY_SLICE_MAPS / max(players, 1)) if maps else PLAY_SLICE
@@ -73,7 +78,7 @@ def play_seconds(maps: bool, players: int, speed: int) -> float:
 
 
 class Players:
-    """The sessions this process played lately (a 2-D session shares its slice)."""
+    """The sessions this process played lately (they share the slices, `play_seconds`)."""
 
     WINDOW = 1.0  # seconds a frame counts a session as playing
 
@@ -113,6 +118,7 @@ class Tab:
     resume: bool  # a reconnect: the tab was watching already
     changes: Changes = field(default_factory=Changes)
     version: int | None = None
+    step: int | None = None
     playing: bool | None = None
     layout: tuple[object, ...] | None = None
     started: bool = False
@@ -120,8 +126,14 @@ class Tab:
 
 def _layout(s: Session) -> tuple[object, ...]:
     """Return what, when it changes, makes a tab fetch its parts rather than a frame."""
-    return (s.spec, len(s.edits), s.inputs.shape, id(s.problem) if s.problem else None,
-            s.status, s.phase)
+    recipe = json.dumps(s.problem.recipe, sort_keys=True) if s.problem else None
+    return (s.spec, len(s.edits), s.inputs.shape, recipe, s.status, s.phase)
+
+
+def _framed_on_loop(service: SessionService, s: Session) -> bool:
+    """Return whether a frame of the session is quick enough to build on the loop."""
+    return (s.problem is None and service.store.inline
+            and s.inputs.shape[0] * s.spec.parameter_count() <= LOOP_FRAME_SIZE)
 
 
 def _seconds(tab: Tab, s: Session) -> float:
@@ -151,24 +163,26 @@ async def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent]
     s = await _call(service, service.get, sid)
     interval = FRAME_SECONDS_MAPS if s.problem is not None else FRAME_SECONDS
     if s.playing and not readonly:
-        outcome = await service.play_frame_async(sid, lambda now: _seconds(tab, now),
+        outcome = await service.play_frame_async(sid, lambda current: _seconds(tab, current),
                                                  GAP * interval)
         s = outcome.session if outcome is not None else await _call(service, service.get, sid)
     events: list[ServerSentEvent] = []
     if s.version != tab.version:
         layout = _layout(s)
-        if not s.playing or s.playing != tab.playing or layout != tab.layout:
+        back = tab.step is not None and s.progress.step < tab.step  # undone, or reset
+        if not s.playing or s.playing != tab.playing or layout != tab.layout or back:
             events.append(ServerSentEvent(Changes.encode({"v": s.version}), event="changed",
                                           id=str(s.version)))
         if s.playing:
-            if s.problem is None and service.store.inline:
+            if _framed_on_loop(service, s):
                 shown = frame(service, s, tab.prefs)
             else:  # the maps: milliseconds of NumPy, off the loop
                 shown = await anyio.to_thread.run_sync(frame, service, s, tab.prefs,
                                                        limiter=_limiter())
             events.append(ServerSentEvent(Changes.encode(tab.changes.diff(shown)),
                                           event="frame", id=str(s.version)))
-        tab.version, tab.playing, tab.layout = s.version, s.playing, layout
+        tab.version, tab.step, tab.playing, tab.layout = (s.version, s.progress.step,
+                                                          s.playing, layout)
     return events, interval if s.playing else IDLE_SECONDS
 
 
@@ -178,9 +192,11 @@ async def _stream(service: SessionService, tab: Tab) -> AsyncIterator[ServerSent
         started = time.monotonic()
         try:
             events, interval = await tick(service, tab)
-        except ServiceError as err:  # the session was deleted or expired
-            yield ServerSentEvent(Changes.encode({"message": err.message}), event="gone")
-            return
+        except ServiceError as err:
+            if err.status in (404, 410):  # the session was deleted or expired
+                yield ServerSentEvent(Changes.encode({"message": err.message}), event="gone")
+                return
+            events, interval = [], IDLE_SECONDS  # busy (its lock held long): try again
         for event in events:
             yield event
         await anyio.sleep(max(0.0, started + interval - time.monotonic()))
@@ -193,4 +209,5 @@ async def live(session_id: str, request: Request, service: Service) -> EventSour
     await anyio.to_thread.run_sync(service.get, session_id)  # 404 before the stream opens
     tab = Tab(session_id, prefs, resume="last-event-id" in request.headers)
     return EventSourceResponse(_stream(service, tab), ping=PING_SECONDS,
+                               send_timeout=SEND_SECONDS,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -10,10 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from . import controls, data, inspector, network, pages, play, tools
-from .panels import error_html
 
 router = APIRouter(include_in_schema=False)
 for part in (pages, controls, data, network, inspector, tools, play):
     router.include_router(part.router)
 
-__all__ = ["error_html", "router"]
+__all__ = ["router"]

@@ -39,12 +39,19 @@
     return found;
   }
 
+  // A hidden tab gets no animation frames, so its frames merge until it is shown again:
+  // past MAX_POINTS new loss points, every other one is dropped (the curve keeps its shape).
+  const MAX_POINTS = 512;
+  function thin(points) { return points.length > MAX_POINTS ? points.filter((_, i) => i % 2) : points; }
+
   function merge(into, f) {
     if (!into) return Object.assign({}, f, { trains: f.train ? [f.train] : [], tests: f.test ? [f.test] : [] });
     const text = Object.assign({}, into.text || {}, f.text || {});
     Object.assign(into, f, { text, trains: into.trains, tests: into.tests });
     if (f.train) into.trains.push(f.train);
     if (f.test) into.tests.push(f.test);
+    into.trains = thin(into.trains);
+    into.tests = thin(into.tests);
     return into;
   }
 
@@ -114,9 +121,10 @@
     if (canvas && window.bpChart && (f.trains.length || f.tests.length)) {
       window.bpChart.append(canvas, f.trains, f.tests);
     }
-    for (const [id, text] of Object.entries(f.text || {})) {
-      const el = document.getElementById(id);
-      if (el) el.textContent = text;
+    for (const [name, text] of Object.entries(f.text || {})) {
+      document.querySelectorAll('[data-live="' + name + '"]').forEach(function (el) {
+        el.textContent = text;
+      });
     }
     if (f.step !== undefined) {
       const counter = document.getElementById("step-counter");
@@ -149,14 +157,28 @@
     });
   }
 
+  // News of a change: fetch the parts when the session moved past the version shown. While
+  // this tab's own requests are in flight, wait for them: their answers may bring it.
+  let inFlight = 0, awaited = 0;
+  function catchUp(v) {
+    const shown = document.getElementById("version");
+    if (shown && v <= Number(shown.value)) return;
+    if (inFlight > 0) { awaited = Math.max(awaited, v); return; }
+    stats.steps = [];
+    if (window.bp) window.bp.refresh();
+  }
   function onChanged(ev) {
     const data = ev.detail && ev.detail.data;
-    if (!data || !window.bp) return;
-    const shown = document.getElementById("version");
-    if (shown && Number(JSON.parse(data).v) === Number(shown.value)) return;
-    stats.steps = [];
-    window.bp.refresh();
+    if (data) catchUp(Number(JSON.parse(data).v));
   }
+  document.addEventListener("htmx:beforeSend", function () { inFlight += 1; });
+  document.addEventListener("htmx:afterRequest", function () {
+    inFlight = Math.max(0, inFlight - 1);
+    if (inFlight || !awaited) return;
+    const v = awaited;
+    awaited = 0;
+    setTimeout(function () { catchUp(v); }, 50);  // after the answer is swapped in
+  });
 
   function onGone(ev) {
     const data = ev.detail && ev.detail.data;

@@ -1,18 +1,21 @@
 """Fixtures of the session tests: a real redis-server on 127.0.0.1, without persistence,
-and `store`: each kind of store in turn."""
+`store`: each kind of store in turn, and `training_threads`: where a service trains."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from app.sessions.service import SessionService
 from app.sessions.stores import Store
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.redis import RedisStore
@@ -85,3 +88,21 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s = MAKERS[request.param](request, tmp_path)
     yield s
     s.close()
+
+
+@pytest.fixture
+def training_threads(monkeypatch: pytest.MonkeyPatch) -> Callable[[SessionService], list[int]]:
+    """Return a recorder: given a service, it records the thread of each of its training
+    runs from then on, in the list it returns."""
+    def record(service: SessionService) -> list[int]:
+        threads: list[int] = []
+        train = service._train
+
+        def recording(*args: Any, **kwargs: Any) -> None:
+            threads.append(threading.get_ident())
+            train(*args, **kwargs)
+
+        monkeypatch.setattr(service, "_train", recording)
+        return threads
+
+    return record

@@ -174,3 +174,39 @@ def test_two_tabs_on_two_replicas_play_one_session_in_step(
     assert stopped["step"] >= max(on_a[-1], on_b[-1])
     time.sleep(1.0)
     assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == stopped["step"]
+
+
+def _events_seen(url: str, sid: str, seconds: float, seen: list[str]) -> None:
+    """Record the kinds of event a tab's stream sends for `seconds` (a bounded read)."""
+    end = time.monotonic() + seconds
+    with contextlib.suppress(httpx.TransportError), httpx.stream(
+            "GET", f"{url}/s/{sid}/live", timeout=seconds + 10) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                seen.append(line.split(":", 1)[1].strip())
+            if time.monotonic() > end:
+                return
+
+
+def test_two_tabs_on_two_replicas_play_a_2d_problem_by_frames_alone(
+        replicas: tuple[Server, Server]) -> None:
+    """A 2-D session played from two replicas: each tab gets frames, and is told to fetch
+    its parts afresh only when Play starts, not at every version another replica saved."""
+    a, b = replicas
+    made = httpx.post(f"{a.url}/new", data={"card": "circle"})
+    assert made.status_code in (200, 303), made.text[:200]
+    sid = str(made.headers.get("location") or made.headers["hx-redirect"]).split("/s/")[1]
+    sid = sid.split("?")[0]
+    assert httpx.post(f"{a.url}/s/{sid}/play", data={"action": "play"}).status_code == 200
+    on_a: list[str] = []
+    on_b: list[str] = []
+    tabs = [threading.Thread(target=_events_seen, args=(server.url, sid, 3.0, seen))
+            for server, seen in ((a, on_a), (b, on_b))]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join(30)
+    httpx.post(f"{a.url}/s/{sid}/play", data={"action": "pause"})
+    for seen in (on_a, on_b):
+        assert seen.count("frame") >= 5, seen
+        assert seen.count("changed") <= 1, seen

@@ -18,6 +18,8 @@ from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings
 from tests.conftest import run_async
 
+Recorder = Callable[[SessionService], list[int]]  # the `training_threads` fixture
+
 DIVERGING = {"layers": [1, 1], "output_activation": "linear",
              "optimizer": {"learning_rate": 10.0},
              "inputs": [[3.0], [4.0]], "targets": [[1.0], [2.0]]}
@@ -71,19 +73,6 @@ def _refusal(call: Callable[[], Any]) -> tuple[Any, ...]:
     return err.value.status, err.value.code, err.value.field, err.value.limit
 
 
-def _training_threads(service: SessionService,
-                      monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the thread of every training run of this service; return the record."""
-    threads: list[int] = []
-    train = service._train
-
-    def recording(*args: Any, **kwargs: Any) -> None:
-        threads.append(threading.get_ident())
-        train(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_train", recording)
-    return threads
-
 
 def _step_on_loop(service: SessionService, session_id: str,
                   iterations: int) -> tuple[StepOutcome, int]:
@@ -135,19 +124,19 @@ def test_step_async_matches_step_bit_for_bit(make_service: Callable[..., Session
 
 
 def test_a_quick_step_trains_on_the_event_loop_thread(
-        make_service: Callable[..., SessionService], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_service: Callable[..., SessionService], training_threads: Recorder) -> None:
     service = make_service()
     sid = service.create({"example": "origin"}).id
-    threads = _training_threads(service, monkeypatch)
+    threads = training_threads(service)
     _, loop_thread = _step_on_loop(service, sid, 1)
     assert threads == [loop_thread]
 
 
 def test_a_long_step_trains_in_a_worker_thread(
-        make_service: Callable[..., SessionService], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_service: Callable[..., SessionService], training_threads: Recorder) -> None:
     service = make_service()
     sid = service.create({"example": "origin"}).id
-    threads = _training_threads(service, monkeypatch)
+    threads = training_threads(service)
     outcome, loop_thread = _step_on_loop(service, sid, 100)
     assert outcome.session.progress.step == 100
     assert len(threads) == 1
@@ -155,10 +144,10 @@ def test_a_long_step_trains_in_a_worker_thread(
 
 
 def test_a_session_this_process_has_not_read_yet_steps_in_a_worker_thread(
-        make_service: Callable[..., SessionService], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_service: Callable[..., SessionService], training_threads: Recorder) -> None:
     sid = make_service().create({"example": "origin"}).id
     other = make_service()  # another worker on the same file: nothing kept yet
-    threads = _training_threads(other, monkeypatch)
+    threads = training_threads(other)
     outcome, loop_thread = _step_on_loop(other, sid, 1)
     assert outcome.session.progress.step == 1
     assert len(threads) == 1
@@ -166,10 +155,10 @@ def test_a_session_this_process_has_not_read_yet_steps_in_a_worker_thread(
 
 
 def test_a_store_that_is_not_inline_steps_in_a_worker_thread(
-        make_service: Callable[..., SessionService], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_service: Callable[..., SessionService], training_threads: Recorder) -> None:
     service = make_service(ThreadOnlyStore())
     a, b = service.create({"example": "origin"}), service.create({"example": "origin"})
-    threads = _training_threads(service, monkeypatch)
+    threads = training_threads(service)
     outcome, loop_thread = _step_on_loop(service, a.id, 1)
     assert len(threads) == 1
     assert threads[0] != loop_thread

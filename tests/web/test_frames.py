@@ -46,7 +46,7 @@ def test_a_frame_holds_the_engines_numbers(service: SessionService) -> None:
     assert [t for t, _ in f["out"]] == [num(v, 5) for v in outputs.ravel()]
     assert f["text"]["misfit"] == num(float(np.max(np.abs(outputs - s.targets))), 4)
     assert f["train"] == [s.progress.step, s.history_losses[-1]]
-    assert f["text"]["step-counter"] == "50"
+    assert f["text"]["step"] == "50"
 
 
 def test_a_frame_carries_only_what_changed(service: SessionService) -> None:
@@ -58,7 +58,7 @@ def test_a_frame_carries_only_what_changed(service: SessionService) -> None:
     s = service.step(s.id, 1).session
     later = changes.diff(frame(service, s, Prefs()))
     assert "playing" not in later  # still paused
-    assert later["text"]["step-counter"] == "1"
+    assert later["text"]["step"] == "1"
     assert "misfit" in later["text"]
 
 
@@ -85,7 +85,7 @@ def test_a_2d_frame_has_every_map_as_shades(service: SessionService) -> None:
     assert out.max() <= plane.LEVELS - 1
     assert tiles.max() <= plane.LEVELS - 1
     _, test_acc = service.accuracies(s)
-    assert f["text"]["test-accuracy"] == f"{100 * test_acc:.1f} %"
+    assert f["text"]["test_accuracy"] == f"{100 * test_acc:.1f} %"
     assert f["test"] == [s.progress.step, s.test_losses[-1]]
 
 

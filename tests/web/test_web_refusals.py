@@ -50,7 +50,9 @@ def test_a_refused_control_clears_its_message_once_corrected(origin: Any, contex
     lr.dispatch_event("change")
     expect(page.locator("#err-optimizer-learning_rate")).to_be_visible()
     page.locator('#controls input[name="learning_rate"]').fill("0.125")
-    page.locator('#controls input[name="learning_rate"]').dispatch_event("change")
+    with page.expect_response(lambda r: r.url.endswith("/settings")) as answer:
+        page.locator('#controls input[name="learning_rate"]').dispatch_event("change")
+    assert answer.value.status == 200
     expect(page.locator('#controls input[name="learning_rate"]')).to_have_value("0.125")
     expect(page.locator("#err-optimizer-learning_rate")).to_be_hidden()
     body = page.request.get(f"/api/sessions/{origin.session_id()}").json()
