@@ -12,7 +12,9 @@ run WARMUP_SECONDS, then measures PLAY_SECONDS:
 - server CPU per frame: the server's process CPU (/proc) over the same seconds, per frame
   sent; the training of each frame is part of it (its budget is printed beside).
 
-Also: the first load of a 2-D session on the wire (a fresh browser: every response of the
+Also: the teaching journey (from the landing page, the symmetry question's card, Break
+symmetry, Fit: seconds until the outputs are within 0.01 and Play stopped by itself), the
+first load of a 2-D session on the wire (a fresh browser: every response of the
 page, compressed, headers included) and LEARNERS learners playing origin sessions at once
 against one server with two workers, the load generator (bench/live.py, in this process)
 on the same two cores.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -57,7 +60,7 @@ ENGINE_THEN = 1302.0  # our engine's epochs/s at 2-8-8-8-1 (sigmoid + BCE, batch
 # 2026-11-28, the machine TF Playground was measured on (bench/results/playground.json then)
 TARGETS = {"origin_fps": 60.0, "spiral_fps": 30.0, "epochs_ratio": 10.0, "cpu_origin_ms": 1.5,
            "cpu_2d_ms": 3.0, "learner_fps": 10.0, "learner_min_fps": 8.0,
-           "first_load_kb": 100.0, "frame_kb": 10.0}
+           "first_load_kb": 100.0, "frame_kb": 10.0, "fit_seconds": 10.0}
 CASES: dict[str, dict[str, Any]] = {
     "origin": {"example": "origin"},
     "spiral": {"dataset": {"name": "spiral", "points": 250, "noise": 0.1,
@@ -73,6 +76,7 @@ HEADERS = ["measure", "case", "ours", "TF Playground", "target", "result"]
 def _counters(page: Page) -> dict[str, float]:
     return page.evaluate("""() => ({
         drawn: bpStats.drawn, frames: bpStats.frames, refreshes: window.__refreshes,
+        apply: bpStats.applyMs,
         step: +document.getElementById('step-counter').dataset.step,
         epoch: +document.getElementById('epoch-counter').textContent,
         now: performance.now() / 1000})""")
@@ -97,6 +101,7 @@ def browse(page: Page, server: LocalServer, sid: str) -> dict[str, Any]:
     out = {"seconds": seconds, "frames_drawn_per_second": (b["drawn"] - a["drawn"]) / seconds,
            "screen_refreshes_per_second": (b["refreshes"] - a["refreshes"]) / seconds,
            "frames_received_per_second": frames / seconds,
+           "page_ms_per_frame_drawn": (b["apply"] - a["apply"]) / max(1.0, b["drawn"] - a["drawn"]),
            "epochs_per_second": (b["epoch"] - a["epoch"]) / seconds,
            "steps_per_second": (b["step"] - a["step"]) / seconds,
            "server_cpu_ms_per_frame": 1e3 * (cpu1 - cpu0) / frames,
@@ -149,6 +154,23 @@ def first_load(page: Page, url: str) -> dict[str, Any]:
     return {"bytes": sum(sizes.values()), "by_kind": by_kind, "requests": len(sizes)}
 
 
+def journey(page: Page, url: str) -> dict[str, Any]:
+    """The teaching journey from the landing page: the symmetry question's card, Break
+    symmetry, then Fit; return the seconds from the Fit click until the outputs are within
+    0.01 of the targets and Play stopped by itself (as the page shows it)."""
+    page.goto(url)
+    page.locator('form.card:has(input[value="origin"])').get_by_role("button").click()
+    page.locator("#symmetry-notice").get_by_role("button", name="Break symmetry").click()
+    page.locator("#symmetry-ok").wait_for()
+    started = time.perf_counter()
+    page.locator("#controls").get_by_role("button", name=re.compile("^Fit")).click()
+    page.locator("#fitted").wait_for(timeout=60_000)
+    page.wait_for_function("() => document.getElementById('play-btn')"
+                           ".getAttribute('aria-pressed') === 'false'", timeout=60_000)
+    return {"fit_seconds": time.perf_counter() - started,
+            "steps": int(page.locator("#step-counter").get_attribute("data-step") or 0)}
+
+
 def browser_cases() -> dict[str, Any]:
     """Run the browser cases on one server (one worker)."""
     out: dict[str, Any] = {}
@@ -161,6 +183,9 @@ def browser_cases() -> dict[str, Any]:
                 context = chromium.new_context(viewport=VIEWPORT)
                 out[name] = browse(context.new_page(), server, sid)
                 context.close()
+            context = chromium.new_context(viewport=VIEWPORT)
+            out["journey"] = journey(context.new_page(), server.url)
+            context.close()
             context = chromium.new_context(viewport=VIEWPORT)
             sid = create_sessions(server.url, CASES["spiral"], 1)[0]
             out["first_load_2d"] = first_load(context.new_page(), f"{server.url}/s/{sid}")
@@ -229,6 +254,7 @@ def run() -> Report:
         "learners": crowd["frames_per_second_median"] >= t["learner_fps"]
         and crowd["frames_per_second_min"] >= t["learner_min_fps"],
         "first_load": load_kb <= t["first_load_kb"], "frame_size": frame_kb <= t["frame_kb"],
+        "fit": cases["journey"]["fit_seconds"] < t["fit_seconds"],
     }
     rows = [
         ["frames drawn/s", "origin 2-3-3-2",
@@ -254,16 +280,21 @@ def run() -> Report:
         ["one frame on the wire", "origin / spiral",
          f"{o['wire_bytes_per_frame'] / 1024:.2f} / {s['wire_bytes_per_frame'] / 1024:.2f} kB",
          "—", f"≤ {t['frame_kb']:g} kB", _verdict(passed["frame_size"])],
+        ["Fit to 0.01, clicked", "origin, symmetry broken",
+         f"{cases['journey']['fit_seconds']:.1f} s ({cases['journey']['steps']:,} steps)", "—",
+         f"< {t['fit_seconds']:g} s", _verdict(passed["fit"])],
     ]
     notes = [
         f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, one server worker (SQLite); "
         f"Play measured {PLAY_SECONDS:g} s after {WARMUP_SECONDS:g} s.",
         f"A frame's training budget at 1×: {1e3 * PLAY_SLICE:g} ms (origin), "
-        f"{1e3 * PLAY_SLICE_MAPS:g} ms (2-D, shared by the 2-D players of a worker); the "
+        f"{1e3 * PLAY_SLICE_MAPS:g} ms (2-D, shared by the players of a worker); the "
         "CPU per frame above includes it.",
         "Frames received/s: " + ", ".join(f"{n} {cases[n]['frames_received_per_second']:.1f}"
                                            for n in CASES) + "; steps/s: "
-        + ", ".join(f"{n} {cases[n]['steps_per_second']:,.0f}" for n in CASES) + ".",
+        + ", ".join(f"{n} {cases[n]['steps_per_second']:,.0f}" for n in CASES) + "; the page's "
+        "script per frame drawn (ms): " + ", ".join(
+            f"{n} {cases[n]['page_ms_per_frame_drawn']:.1f}" for n in CASES) + ".",
         f"{LEARNERS} learners: two workers, {LEARNER_SECONDS:g} s after {LEARNER_WARMUP:g} s; "
         f"server busy {crowd['server_cpu_cores']:.2f} cores, load generator "
         f"{crowd['generator_cpu_cores']:.2f}; max {crowd['frames_per_second_max']:.1f} "
