@@ -82,6 +82,11 @@ def test_at_390_the_columns_stack_and_the_control_bar_stays(contexts: Any, shot:
     assert page.evaluate("window.scrollY") > 0
     play = page.locator("#play-btn")
     _inside(page, play, "Play, after scrolling down")
+    for button in page.locator("#controls .train button").all():
+        _inside(page, button, f"the control bar's {button.text_content()}")
+    bar = page.locator("#controls").bounding_box()
+    assert bar is not None
+    assert bar["height"] <= PHONE["height"] / 4, f"the sticky bar hides the page: {bar}"
     play.click()  # reachable, not only visible
     expect(play).to_have_attribute("aria-pressed", "true")
     play.click()
