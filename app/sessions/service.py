@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import numpy as np
@@ -63,6 +63,7 @@ UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
 COALESCE_SECONDS = 1.0  # training requests this close together share one undo entry
 GRADCHECK_PARAMETERS = 500  # parameters the diagnostics' gradient check samples
 QUICK_MICROSECONDS = 1000  # a step estimated to train this long may run on the event loop
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -549,9 +550,9 @@ class SessionService:
         as it is under the lock) when the session plays and was last saved at least `gap`
         seconds ago; None (nothing saved) otherwise.
 
-        Every tab's stream on every worker calls this at its own pace; the gap makes the
-        session train one frame per interval however many tabs watch it, and stops it as
-        soon as the last tab is gone. Play stops by itself on divergence, and once every
+        Every tab's stream on every worker calls this at its own pace; the gap keeps the
+        session to one frame per gap however many tabs watch it, and it stops as soon as
+        the last tab is gone. Play stops by itself on divergence, and once every
         output is within `play_until` of its target when that is set.
         """
         result: dict[str, Any] = {"run": 0, "truncated": False}
@@ -578,29 +579,39 @@ class SessionService:
 
     async def play_frame_async(self, session_id: str, seconds: Callable[[Session], float],
                                gap: float) -> StepOutcome | None:
-        """`play_frame` for the event loop: a frame that trains under a millisecond, on a
-        store that allows it, runs on the loop from lock to commit (as `step_async`);
-        anything else runs `play_frame` in a thread."""
-        def on_loop(s: Session) -> bool:  # its budget, and its one iteration at least
-            return seconds(s) <= QUICK_MICROSECONDS / 1e6 and quick(s, 1)
+        """`play_frame` for the event loop: a frame that trains under a millisecond (its
+        budget, and its one iteration at least), on a store that allows it, runs on the
+        loop from lock to commit (`_train_async`); anything else runs `play_frame` in a
+        thread."""
+        try:
+            return await self._train_async(
+                session_id, None, "play",
+                lambda s: seconds(s) <= QUICK_MICROSECONDS / 1e6 and quick(s, 1),
+                lambda s, result: self._play_change(s, seconds, gap, result),
+                lambda: self.play_frame(session_id, seconds, gap))
+        except _NotDue:
+            return None
 
+    async def _train_async(self, session_id: str, if_match: int | None, label: str,
+                           on_loop: Callable[[Session], bool],
+                           change: Callable[[Session, dict[str, Any]], None],
+                           in_thread: Callable[[], T]) -> StepOutcome | T:
+        """Train a session on the event loop from lock to commit when the store allows it
+        (`Store.inline`) and `on_loop(session)` holds: no thread hop, no thread switch while
+        it waits for the fsync. Otherwise run `in_thread()` in a worker thread."""
         store = self._inline
         kept = self._cache.peek(session_id) if store is not None else None
         if store is None or kept is None or not on_loop(kept):
-            return await anyio.to_thread.run_sync(self.play_frame, session_id, seconds, gap)
+            return await anyio.to_thread.run_sync(in_thread)
         result: dict[str, Any] = {"run": 0, "truncated": False}
         try:
             async with store.lock_async(session_id, self.settings.lock_timeout):
-                session = self._open(session_id, None)
-                before = self._before(session, "play")
-                try:
-                    if on_loop(session):
-                        self._play_change(session, seconds, gap, result)
-                    else:  # changed by another process meanwhile: too long for the loop
-                        await anyio.to_thread.run_sync(self._play_change, session, seconds,
-                                                       gap, result)
-                except _NotDue:
-                    return None
+                session = self._open(session_id, if_match)
+                before = self._before(session, label)
+                if on_loop(session):
+                    change(session, result)
+                else:  # changed by another process meanwhile: too long for the loop
+                    await anyio.to_thread.run_sync(change, session, result)
                 await self._save_async(store, session_id, session, before)
         except LockTimeout:
             raise self._busy() from None
@@ -682,29 +693,13 @@ class SessionService:
 
     async def step_async(self, session_id: str, iterations: int,
                          if_match: int | None = None) -> StepOutcome:
-        """`step` for the event loop. A quick step (`quick`) on a store that allows it
-        (`Store.inline`) runs on the loop from lock to commit: no thread hop, no thread
-        switch while it waits for the fsync. Anything else runs `step` in a thread."""
-        store = self._inline
-        kept = self._cache.peek(session_id) if store is not None else None
-        if store is None or kept is None or not quick(kept, iterations):
-            return await anyio.to_thread.run_sync(self.step, session_id, iterations, if_match)
-        label = train_label(iterations)
+        """`step` for the event loop: a quick step (`quick`) runs on the loop from lock to
+        commit (`_train_async`); anything else runs `step` in a thread."""
         budget = self.settings.step_time_budget
-        result: dict[str, Any] = {"run": 0, "truncated": False}
-        try:
-            async with store.lock_async(session_id, self.settings.lock_timeout):
-                session = self._open(session_id, if_match)
-                before = self._before(session, label)
-                if quick(session, iterations):
-                    self._step_change(session, iterations, result, budget)
-                else:  # changed by another process meanwhile: it no longer fits the loop
-                    await anyio.to_thread.run_sync(self._step_change, session, iterations,
-                                                   result, budget)
-                await self._save_async(store, session_id, session, before)
-        except LockTimeout:
-            raise self._busy() from None
-        return StepOutcome(session, result["run"], result["truncated"])
+        return await self._train_async(
+            session_id, if_match, train_label(iterations), lambda s: quick(s, iterations),
+            lambda s, result: self._step_change(s, iterations, result, budget),
+            lambda: self.step(session_id, iterations, if_match))
 
     def _train(self, s: Session, iterations: int, result: dict[str, Any],
                budget: float | None = None, offload: bool = False) -> None:

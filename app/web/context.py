@@ -32,7 +32,6 @@ from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import diagram, layers, output, plane, recipes, views
-from .format import num, sub, sup
 from .preferences import PLAY_SPEEDS, Prefs
 
 PARTS = ("live", "controls", "data", "network", "output", "view")
@@ -90,7 +89,7 @@ def basics(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> 
         "init_fields": INIT_FIELDS[s.spec.init.scheme],
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
         "loss_formula": LOSSES[s.spec.loss].formula,
-        "num": num, "sub": sub, "sup": sup, "is_origin": _shows_origin(s),
+        "is_origin": _shows_origin(s),
         "max_layers": service.settings.max_transitions + 1,
         "max_observations": service.settings.max_observations,
         "max_neurons": service.settings.max_neurons,
@@ -172,14 +171,8 @@ def _plane(service: SessionService, s: Session, prefs: Prefs, with_maps: bool
            ) -> dict[str, Any]:
     """Return the 2-D problem's pictures and scores (its maps only when shown)."""
     assert s.problem is not None
-    if with_maps:
-        found = plane.plane_context(s, plane.maps(s), prefs.show_test, prefs.discrete)
-    else:
-        names = plane.features_of(s.problem)
-        found = {"recipe": s.problem.recipe, "kind": s.problem.kind,
-                 "datasets": plane.dataset_pictures(),
-                 "features": [(k, label, k in names) for k, label in plane.FEATURE_LABELS],
-                 "feature_pictures": plane.feature_pictures(plane.ALL_FEATURES)}
+    found = (plane.plane_context(s, plane.maps(s), prefs.show_test, prefs.discrete)
+             if with_maps else plane.data_context(s.problem))
     train_acc, test_acc = service.accuracies(s)
     found.update({"test_loss": service.test_loss(s), "accuracy": train_acc,
                   "test_accuracy": test_acc})

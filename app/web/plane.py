@@ -226,22 +226,28 @@ def legend(s: Session) -> dict[str, Any]:
     return {"low": "−max", "mid": "0", "high": "+max"}
 
 
+def data_context(p: Problem) -> dict[str, Any]:
+    """Return what the data column shows of a 2-D problem: its recipe, the datasets and
+    the input features, each with its picture."""
+    names = features_of(p)
+    return {"recipe": p.recipe, "kind": p.kind, "datasets": dataset_pictures(),
+            "features": [(key, label, key in names) for key, label in FEATURE_LABELS],
+            "feature_pictures": feature_pictures(ALL_FEATURES)}
+
+
 def plane_context(s: Session, layers: list[Array], show_test: bool,
                   discrete: bool) -> dict[str, Any]:
-    """Return the output map, the hidden maps, the points, the features and the legend."""
+    """Return the data column's pictures, the output map, the hidden maps, the points and
+    the legend."""
     p = s.problem
     assert p is not None
     kind = "regression" if p.kind == "regression" else ""
-    output = output_picture(s, layers, discrete)
-    names = features_of(p)
     return {
-        "output": output, "tiles": hidden_tiles(s, layers), "size": SIZE,
-        "tile": TILE, "tile_rows": tiled(s),
+        **data_context(p),
+        "output": output_picture(s, layers, discrete), "tiles": hidden_tiles(s, layers),
+        "size": SIZE, "tile": TILE, "tile_rows": tiled(s),
         "tile_cols": max(s.spec.layers[1 : tiled(s) + 1], default=1),
         "train": _points(p.plane_train, s.targets, kind),
         "test": _points(p.plane_test, p.test_targets, kind) if show_test else [],
-        "recipe": p.recipe, "kind": p.kind, "legend": legend(s),
-        "features": [(key, label, key in names) for key, label in FEATURE_LABELS],
-        "feature_pictures": feature_pictures(ALL_FEATURES),
-        "datasets": dataset_pictures(), "radius": RADIUS,
+        "legend": legend(s), "radius": RADIUS,
     }

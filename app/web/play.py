@@ -136,9 +136,9 @@ def _framed_on_loop(service: SessionService, s: Session) -> bool:
             and s.inputs.shape[0] * s.spec.parameter_count() <= LOOP_FRAME_SIZE)
 
 
-def _seconds(tab: Tab, s: Session) -> float:
+def _seconds(tab: Tab, s: Session, players: int) -> float:
     speed = PLAY_SPEEDS[-1] if s.play_until is not None else tab.prefs.speed
-    return play_seconds(s.problem is not None, PLAYERS.played(s.id), speed)
+    return play_seconds(s.problem is not None, players, speed)
 
 
 async def _call(service: SessionService, fn: Callable[..., T], *args: object) -> T:
@@ -163,8 +163,9 @@ async def tick(service: SessionService, tab: Tab) -> tuple[list[ServerSentEvent]
     s = await _call(service, service.get, sid)
     interval = FRAME_SECONDS_MAPS if s.problem is not None else FRAME_SECONDS
     if s.playing and not readonly:
-        outcome = await service.play_frame_async(sid, lambda current: _seconds(tab, current),
-                                                 GAP * interval)
+        players = PLAYERS.played(sid)
+        outcome = await service.play_frame_async(
+            sid, lambda current: _seconds(tab, current, players), GAP * interval)
         s = outcome.session if outcome is not None else await _call(service, service.get, sid)
     events: list[ServerSentEvent] = []
     if s.version != tab.version:

@@ -10,6 +10,7 @@ from app.paths import TEMPLATES_DIR
 
 from .diagram import edge_colour, edge_width, tone_colour
 from .format import num, sub, sup
+from .frames import status_text
 
 WARM = ("session/page.html", "session/controls.html", "session/network.html",
         "session/output.html", "partials/macros.html")  # what nearly every request renders
@@ -22,7 +23,8 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR),
                       autoescape=select_autoescape(["html"]), auto_reload=False)
     env.globals.update(num=num, sub=sub, sup=sup, tone_colour=tone_colour,
-                       edge_colour=edge_colour, edge_width=edge_width)
+                       edge_colour=edge_colour, edge_width=edge_width,
+                       status_text=status_text)
     for name in WARM:
         env.get_template(name)
     return env
