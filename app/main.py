@@ -21,6 +21,7 @@ from app.sessions.stores import open_store
 from app.settings import Settings, get_settings
 from app.web import routes as web
 from app.web import templating
+from app.web.panels import error_html, error_page
 
 COMPRESS_FROM = 500  # bytes: a smaller body is sent as it is (compressing gains nothing)
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.service = SessionService(store, settings)
-    errors.install(app)
+    errors.install(app, page=error_page)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(web.router)
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # accepts); the live streams too, each event flushed as it goes.
     app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_FROM)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    ratelimit.install(app, settings.create_rate, settings.create_rate_window)  # outermost
+    ratelimit.install(app, settings.create_rate, settings.create_rate_window,  # outermost
+                      page=error_page, beside=error_html)
     return app
 
 

@@ -7,17 +7,19 @@ API's own notation (`layers[1]`, `inputs[0][2]`, `optimizer.learning_rate`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.sessions.errors import ServiceError
 
 log = logging.getLogger(__name__)
+
+ErrorPage = Callable[[int, str, str | None], Response]  # (status, message, title) → a page
 
 CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
          409: "conflict", 412: "stale", 413: "too_large", 415: "unsupported_media_type",
@@ -84,31 +86,22 @@ def _wants_html(request: Request) -> bool:
             and not request.headers.get("hx-request"))
 
 
-def _page(status: int, message: str) -> Response:
-    from app.web.templating import environment
-
-    title = {404: "Not found", 503: "Busy"}.get(status, "Something went wrong")
-    html = environment().get_template("error.html").render(title=title, status=status,
-                                                          message=message)
-    return HTMLResponse(html, status_code=status)
-
-
-def _service(request: Request, exc: Exception) -> Response:
+def _service(request: Request, exc: Exception, page: ErrorPage | None) -> Response:
     assert isinstance(exc, ServiceError)
-    if _wants_html(request):
-        return _page(exc.status, exc.message)
+    if page is not None and _wants_html(request):
+        return page(exc.status, exc.message, None)
     headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.limit, headers)
 
 
-def _http(request: Request, exc: Exception) -> Response:
+def _http(request: Request, exc: Exception, page: ErrorPage | None) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code
     if exc.status_code == 404:
         message = "Not found."
-    if _wants_html(request):
-        return _page(exc.status_code, message)
+    if page is not None and _wants_html(request):
+        return page(exc.status_code, message, None)
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
@@ -118,9 +111,10 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:
                           "was not changed.")
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that give every error the one shape."""
+def install(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """Register the handlers that give every error the one shape; a browser's page
+    request gets `page(status, message, title)` instead, when given (the web's)."""
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(ServiceError, _service)
-    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ServiceError, lambda r, e: _service(r, e, page))
+    app.add_exception_handler(StarletteHTTPException, lambda r, e: _http(r, e, page))
     app.add_exception_handler(Exception, _unexpected)

@@ -31,6 +31,12 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.sessions.errors import ServiceError
+
+from .errors import ErrorPage
+
+ErrorBeside = Callable[[ServiceError, str], Response]  # (refusal, slot) → beside the control
+
 MAX_CLIENTS = 100_000  # buckets kept in memory at most (≈ 100 bytes each)
 RATE_LIMITED = {  # the 429 as the OpenAPI of a creating operation documents it
     "description": "Too many new sessions from this address (see Retry-After)",
@@ -97,9 +103,11 @@ class TokenBucket:
 class CreateRateLimit:
     """ASGI middleware: refuse session creation over the client's rate with 429."""
 
-    def __init__(self, app: ASGIApp, rate: int, window: float) -> None:
+    def __init__(self, app: ASGIApp, rate: int, window: float, page: ErrorPage | None = None,
+                 beside: ErrorBeside | None = None) -> None:
         self.app = app
         self.bucket = TokenBucket(rate, window)
+        self.page, self.beside = page, beside
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count requests that create a session; answer 429 when the bucket is empty."""
@@ -120,8 +128,8 @@ class CreateRateLimit:
             f"per {self.bucket.window:g} s. Try again in {retry} s."
         )
         headers = {"Retry-After": str(retry)}
-        if slot is not None:
-            html = _html(scope, slot, message)
+        if slot is not None and self.page is not None and self.beside is not None:
+            html = _html(scope, slot, message, self.page, self.beside)
             if html is not None:
                 html.headers.update(headers)
                 return html
@@ -136,31 +144,25 @@ class CreateRateLimit:
         return JSONResponse(body, status_code=429, headers=headers)
 
 
-def _html(scope: Scope, slot: str, message: str) -> Response | None:
-    """Return the HTML refusal: the toast for htmx, the error page for a browser request."""
+def _html(scope: Scope, slot: str, message: str, page: ErrorPage,
+          beside: ErrorBeside) -> Response | None:
+    """Return the HTML refusal: the message beside the control for htmx, the error page
+    for a browser request (None for any other client)."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    # The web's HTML refusal, imported late; still an api → web dependency, to be untangled.
-    from app.sessions.errors import ServiceError
-    from app.web.panels import error_html
-    from app.web.templating import environment
-
     if headers.get("hx-request"):
-        response = error_html(ServiceError(429, "rate_limited", message), slot)
+        response = beside(ServiceError(429, "rate_limited", message), slot)
         response.status_code = 429
         return response
     if "text/html" in headers.get("accept", ""):
-        page = (
-            environment()
-            .get_template("error.html")
-            .render(title="Too many new sessions", status=429, message=message)
-        )
-        return Response(page, status_code=429, media_type="text/html")
+        return page(429, message, "Too many new sessions")
     return None
 
 
-def install(app: FastAPI, rate: int, window: float) -> None:
-    """Limit the app's creating routes (outermost middleware) and document their 429."""
-    app.add_middleware(CreateRateLimit, rate=rate, window=window)
+def install(app: FastAPI, rate: int, window: float, page: ErrorPage | None = None,
+            beside: ErrorBeside | None = None) -> None:
+    """Limit the app's creating routes (outermost middleware) and document their 429; a
+    browser gets its refusal as HTML (`page`, `beside`: the web's), when given."""
+    app.add_middleware(CreateRateLimit, rate=rate, window=window, page=page, beside=beside)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -127,6 +127,17 @@ def error_html(err: ServiceError, slot: str) -> HTMLResponse:
                         headers={"HX-Reswap": "none"})
 
 
+ERROR_TITLES = {404: "Not found", 503: "Busy"}
+
+
+def error_page(status: int, message: str, title: str | None = None) -> HTMLResponse:
+    """Return the page a browser gets for a refused or failed page request."""
+    title = title or ERROR_TITLES.get(status, "Something went wrong")
+    html = environment().get_template("error.html").render(title=title, status=status,
+                                                          message=message)
+    return HTMLResponse(html, status_code=status)
+
+
 def redirect_to(request: Request, url: str) -> Response:
     if request.headers.get("HX-Request"):
         return Response(status_code=204, headers={"HX-Redirect": url})
