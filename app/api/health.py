@@ -1,4 +1,9 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+`/readyz` answers 503 while the store does not answer, and — for a store that remembers a
+write that found no space (SQLite) — while a write still fails: a replica whose disk is
+full is taken out of rotation until space is freed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api.errors import error_response
 from app.api.schemas import ErrorOut
+from app.sessions.errors import STORE_RETRY_SECONDS
 
 router = APIRouter(tags=["health"])
 
@@ -25,10 +32,11 @@ def get_health() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None, responses={
     200: _example({"status": "ready", "store": "sqlite"}),
-    503: {"model": ErrorOut, "description": "The store does not answer"}})
+    503: {"model": ErrorOut, "description": "The store does not answer, or cannot write"}})
 def get_ready(request: Request) -> dict[str, str] | JSONResponse:
-    """Answer whether the store is reachable."""
+    """Answer whether the store is reachable and, after a write found no space, writable."""
     if request.app.state.service.store.ping():
         return {"status": "ready", "store": request.app.state.settings.store}
-    return JSONResponse({"error": {"code": "unavailable", "message": "The store does not "
-                                   "answer.", "field": None, "limit": None}}, status_code=503)
+    return error_response(503, "unavailable", "The session store does not answer, or cannot "
+                          "write (its storage may be full).",
+                          headers={"Retry-After": str(STORE_RETRY_SECONDS)})

@@ -9,6 +9,11 @@ happens inside `lock(id)`, which must exclude every other holder of the same id 
 process *and* in any other process sharing the store; a lock whose holder died is
 released when its lease runs out. `save` is durable when it returns.
 
+A store in trouble raises `StorageFull` (a write found no space; nothing was changed) or
+`StoreUnavailable` (it does not answer), from `app/sessions/errors.py`, instead of its
+driver's errors: the service passes them on as refusals (507, 503). Reads never write, so
+a full store still serves every session it holds.
+
 A store whose reads and locks cost microseconds (`inline = True`: memory, SQLite) also
 offers `lock_async` and `save_async`, so a short change can run on the event loop with no
 thread hop: its lock is polled, and its save waits for the commit without a thread.
@@ -86,7 +91,7 @@ class Store(Protocol):
         """Return the number of live sessions."""
 
     def ping(self) -> bool:
-        """Return True when the store answers."""
+        """Return True when the store answers (and, where it can tell, takes writes)."""
 
     def close(self) -> None:
         """Release connections."""

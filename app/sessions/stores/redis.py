@@ -17,6 +17,14 @@ one of them polls Redis. `save` is fenced by the lock's token: a holder whose le
 lost (renewal stalled past the lease) gets `LeaseLost` instead of overwriting the new
 holder's work.
 
+Failures: a Redis that does not answer — refused, reset, or silent past `SOCKET_TIMEOUT`
+(`CONNECT_TIMEOUT` to connect) — raises `StoreUnavailable` (503 with Retry-After); a
+dropped connection is tried again on a new one, `RETRIES` times, but a silent server is
+not waited for twice. Redis at `maxmemory` ("-OOM command not allowed") raises
+`StorageFull` (507): it refuses a script's first write, so nothing was changed. A change
+to a session whose answer was lost after it was sent may have been saved: its message
+says so.
+
 Trade-offs: a dead holder's sessions wait up to `LEASE` seconds (there is no pid to check
 across machines); polling is not fair between processes; `save` is as durable as the
 server is configured to be (an acknowledged step is in Redis's memory, and on disk only
@@ -33,14 +41,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock
+from redis.retry import Retry
 
+from ..errors import ServiceError, StorageFull, StoreUnavailable
 from .base import LocalLocks, LockTimeout, MissingPart, StoreFull, backoff
 
 log = logging.getLogger(__name__)
 LEASE = 5.0  # seconds a lock outlives its holder when the holder stops renewing (dies)
 RENEWALS_PER_LEASE = 4  # a held lease is renewed this often within one lease
-SOCKET_TIMEOUT = 10.0  # seconds a Redis command may take before it fails
+SOCKET_TIMEOUT = 5.0  # seconds a Redis command may take before it fails (MBs take ms)
+CONNECT_TIMEOUT = 2.0  # seconds to connect (milliseconds on a LAN)
+RETRIES = 2  # times a command is sent again on a new connection after a dropped one
+UNSURE = ("The session store is unavailable: it did not answer, and the change may have "
+          "been saved or not. Reload the session before trying again.")
 
 _NOW_MS = """
 local t = redis.call('TIME')
@@ -119,12 +137,15 @@ class RedisStore:
 
     inline = False  # every call is a network round trip: changes run in threads
 
-    def __init__(self, url: str, prefix: str = "bp:", lease: float = LEASE) -> None:
+    def __init__(self, url: str, prefix: str = "bp:", lease: float = LEASE,
+                 timeout: float = SOCKET_TIMEOUT) -> None:
         self.prefix = prefix
         self.lease = lease
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), RETRIES,
+                      supported_errors=(RedisConnectionError,))  # not a timeout: not twice
         self._redis: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
-            health_check_interval=30)
+            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, CONNECT_TIMEOUT),
+            health_check_interval=30, retry=retry)
         self._expiry = f"{prefix}expiry"
         self._create = self._redis.register_script(CREATE)
         self._save = self._redis.register_script(SAVE)
@@ -152,7 +173,8 @@ class RedisStore:
 
     def load(self, session_id: str) -> list[bytes] | None:
         """Return the parts unless unknown or expired (Redis drops them at their TTL)."""
-        flat = self._load(keys=[self._parts_key(session_id), self._blob_key(session_id)])
+        with _answered():
+            flat = self._load(keys=[self._parts_key(session_id), self._blob_key(session_id)])
         if not flat:
             return None
         if any(isinstance(item, str) for item in flat):
@@ -162,14 +184,17 @@ class RedisStore:
 
     def version(self, session_id: str) -> int | None:
         """Return the session's version unless unknown or expired."""
-        value = self._redis.get(self._version_key(session_id))
+        with _answered():
+            value = self._redis.get(self._version_key(session_id))
         return None if value is None else int(value)
 
     def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Store a new session within the cap (sweeping first when full), atomically."""
         keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id)]
-        if not self._create(keys=keys, args=[session_id, _ms(ttl), cap, version, *parts]):
+        with _answered():  # saved or not, a new session nobody knows of changes nothing
+            stored = self._create(keys=keys, args=[session_id, _ms(ttl), cap, version, *parts])
+        if not stored:
             raise StoreFull
 
     def save(self, session_id: str, parts: Sequence[bytes | None], ttl: float,
@@ -183,8 +208,9 @@ class RedisStore:
                 self._version_key(session_id), self._blob_key(session_id)]
         changed = [item for i, part in enumerate(parts) if part is not None
                    for item in (i, part)]
-        answer = self._save(keys=keys, args=[session_id, _ms(ttl), token, version,
-                                             len(parts), *changed])
+        with _answered(changing=True):
+            answer = self._save(keys=keys, args=[session_id, _ms(ttl), token, version,
+                                                 len(parts), *changed])
         if answer == -1:
             raise LeaseLost(session_id)
         if isinstance(answer, list):
@@ -194,14 +220,16 @@ class RedisStore:
         """Remove the session."""
         keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id),
                 self._blob_key(session_id)]
-        return bool(self._delete(keys=keys, args=[session_id]))
+        with _answered(changing=True):
+            return bool(self._delete(keys=keys, args=[session_id]))
 
     @contextmanager
     def lock(self, session_id: str, timeout: float) -> Iterator[None]:
         """Hold the session's lock against other threads, processes and replicas."""
         deadline = time.monotonic() + timeout
         with self._local_locks.hold(session_id, timeout):
-            held = self._acquire(session_id, deadline)
+            with _answered():
+                held = self._acquire(session_id, deadline)
             with self._guard:
                 self._held[session_id] = held
             self._start_renewer()
@@ -249,11 +277,13 @@ class RedisStore:
 
     def sweep(self) -> int:
         """Forget expired ids (their blobs are already gone by TTL); return how many."""
-        return int(self._sweep(keys=[self._expiry]))
+        with _answered():
+            return int(self._sweep(keys=[self._expiry]))
 
     def count(self) -> int:
         """Return the number of live sessions."""
-        return int(self._count(keys=[self._expiry]))
+        with _answered():
+            return int(self._count(keys=[self._expiry]))
 
     def ping(self) -> bool:
         """Return True when Redis answers."""
@@ -269,6 +299,30 @@ class RedisStore:
         if renewer is not None:
             renewer.join(timeout=5)
         self._redis.close()
+
+
+def failure(err: BaseException, changing: bool = False) -> ServiceError | None:
+    """Return what a Redis error means to a client — no memory (`StorageFull`), no answer
+    (`StoreUnavailable`; `changing`: a change was sent, so it may have been saved) — or
+    None for any other error."""
+    if isinstance(err, OutOfMemoryError) or (
+            isinstance(err, ResponseError) and str(err).startswith("OOM ")):
+        return StorageFull()
+    if isinstance(err, RedisConnectionError | RedisTimeoutError):
+        return StoreUnavailable(UNSURE) if changing else StoreUnavailable()
+    return None
+
+
+@contextmanager
+def _answered(changing: bool = False) -> Iterator[None]:
+    """Raise a Redis error of the block as what it means to a client (`failure`)."""
+    try:
+        yield
+    except redis.RedisError as err:
+        known = failure(err, changing)
+        if known is None:
+            raise
+        raise known from err
 
 
 def _token(held: Lock | None) -> bytes:

@@ -37,58 +37,65 @@ a few milliseconds are left — and has the next commit start the WAL again from
 page (`wal_checkpoint(RESTART)`). The file keeps its size, so commits overwrite pages
 already there and the fsync after them (`fdatasync`) has no size or block allocation to
 put in the file system's journal: ~40 % quicker, and less CPU, than on a growing file.
-Only a WAL grown past `WAL_MAX_FRAMES` (a burst of big writes) is truncated.
+Only a WAL grown past `WAL_MAX_FRAMES` (a burst of big writes) is truncated, by the
+thread or by SQLite itself (`journal_size_limit`) when the WAL next starts again; a WAL
+that a round found idle — all of it copied, nothing written since the round before — is
+truncated too, so at rest it holds no disk space.
 
-Locks: a session's lock is an open-file-description byte-range lock (`F_OFD_SETLK`, Linux)
-on one byte of `sessions.lock`, the byte chosen by a hash of the id among `LOCK_STRIPES`.
-The kernel holds it for this store object, excludes every other store object — in another
-worker process or in this one — and releases it when its holder dies, even by SIGKILL: no
-lease to wait out. Threads of one store queue on a threading lock per byte first. Two ids
-sharing a byte (about one pair in a million) only wait for each other. A coroutine takes
-the same two locks without blocking its loop: it tries them and polls (`lock_async`).
-Where OFD locks are missing (macOS) a POSIX lock does the same across processes; two
-store objects in one process then rely on the threading locks alone, which only tests do.
+Small disks: these sizes are for a disk of gigabytes. On a file system under 256 MB the
+WAL's limit is a sixteenth of it (`WAL_DISK_SHARE`; 31 pages, 128 kB, on 2 MiB) and
+SQLite's own automatic checkpoint is on at twice that, inside the commit that crosses
+it: under steady writes half a second of commits between two rounds was enough to fill
+such a disk with WAL (16 concurrent steps filled 2 MiB), while the stall of a checkpoint
+that copies a few hundred kilobytes is small.
+
+Failures: a write that finds no space (`SQLITE_FULL`, ENOSPC, EDQUOT) raises
+`StorageFull` (507; the transaction was rolled back) and is remembered until a write
+succeeds: meanwhile `ping` tries a one-row write (`PROBE`), so a readiness probe fails
+while writes would, and recovers when space is freed. A database locked past the busy
+timeout raises `StoreUnavailable` (503), and so does an fsync that fails after the commit
+(`UNSURE`: the change may be kept, so "nothing was changed" would be false). Reads never
+write: a full disk leaves every stored session readable.
+
+Locks: a session's lock is one byte of `sessions.lock`, held by an open-file-description
+lock (`filelocks.py`): the kernel releases it when its holder dies, even by SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
-import hashlib
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    contextmanager,
-    suppress,
-)
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from .base import LocalLocks, LockTimeout, MissingPart, StoreClosed, StoreFull, backoff, poll
+from ..errors import ServiceError, StorageFull, StoreUnavailable
+from .base import LockTimeout, MissingPart, StoreClosed, StoreFull, backoff
+from .filelocks import LOCK_STRIPES, FileLocks
 
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_SECONDS = 0.5  # how often the background thread moves the WAL into the database
 WAL_LIMIT_FRAMES = 4096  # pages in the WAL (16 MB) past which a checkpoint restarts it
 WAL_MAX_FRAMES = 4 * WAL_LIMIT_FRAMES  # pages of WAL file past which it is truncated
+WAL_DISK_SHARE = 16  # on a small file system the WAL's limit is this fraction of it
+WAL_MIN_FRAMES = 16  # … but never fewer pages than this
 PAGE_BYTES = 4096 + 24  # a WAL frame: a page of the default size and its header
 _datasync = getattr(os, "fdatasync", os.fsync)  # flushes data and size, not timestamps
-LOCK_STRIPES = 1 << 20  # bytes of the lock file that session locks hash onto
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})  # an OSError that means a full disk
+UNSURE = ("The disk did not confirm the change ({}): it may or may not have been kept. "
+          "Reload the session before trying again.")
 WRITER_BYTE = LOCK_STRIPES  # the byte a group commit holds: one writer of all processes
 INLINE_FSYNC_SECONDS = 0.001  # fsyncs this quick on average run on the event loop
 GROUP_TURNS = 3  # turns of the loop a growing group commit waits for more changes, at most
 GROUP_SECONDS = 0.005  # nor longer than this since its first change
 FSYNC_WEIGHT = 0.25  # the latest fsync's weight in that average
-_OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", None)
-_FLOCK = "hhqqi4x"  # struct flock on Linux: type, whence, start, len, pid (0 for OFD)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -104,6 +111,7 @@ CREATE TABLE IF NOT EXISTS parts (
     blob BLOB NOT NULL,
     PRIMARY KEY (id, idx)
 );
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
 # One statement, so one snapshot: a session's parts, or its one blob from before parts
 # (idx -1: empty once the session has parts), only while the session lives.
@@ -116,110 +124,8 @@ ORDER BY 1
 """
 EXPIRED_PARTS = "DELETE FROM parts WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ?)"
 EXPIRED = "DELETE FROM sessions WHERE expires_at <= ?"
-
-
-class _FileHold:
-    """`FileLocks.hold_async`: the stripe's thread lock, then its byte of the lock file
-    (a class, not a generator: it is on every step's path)."""
-
-    __slots__ = ("_key", "_locks", "_stripe", "_threads", "_timeout")
-
-    def __init__(self, locks: FileLocks, key: str, timeout: float) -> None:
-        self._locks, self._key, self._timeout = locks, key, timeout
-        self._stripe = locks.stripe(key)
-        self._threads = locks._threads.hold_async(str(self._stripe), timeout)
-
-    async def __aenter__(self) -> None:
-        deadline = time.monotonic() + self._timeout
-        await self._threads.__aenter__()
-        try:
-            if not self._locks.try_byte(self._stripe):
-                await poll(lambda: self._locks.try_byte(self._stripe), deadline, self._key)
-        except BaseException:
-            await self._threads.__aexit__()
-            raise
-
-    async def __aexit__(self, *_: object) -> None:
-        try:
-            self._locks.release_byte(self._stripe)
-        finally:
-            await self._threads.__aexit__()
-
-
-class FileLocks:
-    """Exclusive locks by key, across processes: one byte of a lock file per key's stripe."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._threads = LocalLocks()
-
-    @staticmethod
-    def stripe(key: str) -> int:
-        """Return the byte of the lock file that `key` locks."""
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "little") % LOCK_STRIPES
-
-    def try_byte(self, stripe: int) -> bool:
-        """Take the byte if free; return whether taken (never waits)."""
-        try:
-            if _OFD_SETLK is not None:
-                fcntl.fcntl(self._fd, _OFD_SETLK,
-                            struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, stripe, 1, 0))
-            else:
-                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, stripe)
-        except OSError as err:
-            if err.errno in (errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        return True
-
-    def release_byte(self, stripe: int) -> None:
-        """Give the byte back."""
-        if _OFD_SETLK is not None:
-            fcntl.fcntl(self._fd, _OFD_SETLK,
-                        struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, stripe, 1, 0))
-        else:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, stripe)
-
-    @contextmanager
-    def hold(self, key: str, timeout: float) -> Iterator[None]:
-        """Hold `key`'s lock for the block (raise LockTimeout after `timeout` seconds)."""
-        stripe = self.stripe(key)
-        with self._threads.hold(str(stripe), timeout), self.hold_byte(stripe, timeout, key):
-            yield
-
-    def hold_async(self, key: str, timeout: float) -> _FileHold:
-        """`hold` for a coroutine: both locks are tried, then polled (`poll`) while
-        another holder has them; the event loop never blocks."""
-        return _FileHold(self, key, timeout)
-
-    @contextmanager
-    def hold_byte(self, byte: int, timeout: float, name: str,
-                  delays: Iterator[float] | None = None) -> Iterator[None]:
-        """Hold one byte of the lock file against other store objects (not other threads
-        of this one: the caller queues them)."""
-        deadline = time.monotonic() + timeout
-        delays = delays or backoff()
-        while not self.try_byte(byte):
-            delay = next(delays)
-            if time.monotonic() + delay > deadline:
-                raise LockTimeout(name)
-            time.sleep(delay)
-        try:
-            yield
-        finally:
-            self.release_byte(byte)
-
-    @property
-    def closed(self) -> bool:
-        """Return True once `close` ran."""
-        return self._fd < 0
-
-    def close(self) -> None:
-        """Close the lock file (releasing every lock this object holds)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+# `ping`'s write after a write found no space: one row, rewritten (a page of WAL)
+PROBE = "INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 
 
 @dataclass
@@ -269,6 +175,37 @@ def _insert_parts(db: sqlite3.Connection, session_id: str, parts: Sequence[bytes
                    [(session_id, i, part) for i, part in enumerate(parts)])
 
 
+def failure(err: BaseException) -> ServiceError | None:
+    """Return what a SQLite or file error means to a client — no space (`StorageFull`),
+    no answer in time (`StoreUnavailable`) — or None for any other error."""
+    if isinstance(err, sqlite3.Error):
+        code = (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code
+        if code == sqlite3.SQLITE_FULL:
+            return StorageFull()
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailable()
+    elif isinstance(err, OSError) and err.errno in NO_SPACE:
+        return StorageFull()
+    return None
+
+
+def _reraise(err: BaseException) -> NoReturn:
+    """Raise what `err` means to a client (`failure`), or `err` itself."""
+    known = failure(err)
+    if known is None:
+        raise err
+    raise known from err
+
+
+def _disk_frames(directory: Path) -> int:
+    """Return the WAL frames that a `WAL_DISK_SHARE`th of the file system holds."""
+    try:
+        fs = os.statvfs(directory)
+    except (OSError, AttributeError):  # unknown: as on a large disk
+        return WAL_MAX_FRAMES
+    return max(WAL_MIN_FRAMES, fs.f_blocks * fs.f_frsize // WAL_DISK_SHARE // PAGE_BYTES)
+
+
 def _delete_expired(db: sqlite3.Connection, now: float) -> int:
     """Delete the sessions expired at `now`, and their parts; return how many."""
     db.execute(EXPIRED_PARTS, (now,))
@@ -305,6 +242,9 @@ class SqliteStore:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
+        self._disk_frames = _disk_frames(path.parent)  # a share of the file system (`_wal_frames`)
+        self._idle_frames = -1  # the WAL's frames at the last round (`_checkpoint`)
+        self.no_space = False  # the last write found no space (until a write succeeds)
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
@@ -319,8 +259,18 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the background thread does it
+        limit, most = self._wal_frames()
+        # the background thread checkpoints; on a small disk SQLite does too, past 2 limits
+        small = limit < WAL_LIMIT_FRAMES
+        conn.execute(f"PRAGMA wal_autocheckpoint={2 * limit if small else 0}")
+        conn.execute(f"PRAGMA journal_size_limit={most * PAGE_BYTES}")  # kept at a restart
         return conn
+
+    def _wal_frames(self) -> tuple[int, int]:
+        """Return the WAL's limit and its file's maximum, in frames: `WAL_LIMIT_FRAMES` and
+        `WAL_MAX_FRAMES`, or less on a small file system (its `WAL_DISK_SHARE`th)."""
+        share = self._disk_frames
+        return min(WAL_LIMIT_FRAMES, share), min(WAL_MAX_FRAMES, 4 * share)
 
     def _checkpoints(self) -> None:
         """Checkpoint the WAL every CHECKPOINT_SECONDS until the store closes."""
@@ -334,14 +284,23 @@ class SqliteStore:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """One round: a passive checkpoint; past the limit, the WAL starts again from its
-        first page (truncated if the file grew past `WAL_MAX_FRAMES`)."""
-        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames > WAL_LIMIT_FRAMES:
-            try:
-                big = self._wal_path.stat().st_size > WAL_MAX_FRAMES * PAGE_BYTES
-            except OSError:  # gone meanwhile: nothing to empty
-                big = False
-            self._restart_wal(conn, "TRUNCATE" if big else "RESTART")
+        first page (truncated if the file grew past its maximum); idle since the last
+        round and all copied, it is truncated (no disk space held at rest)."""
+        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        limit, most = self._wal_frames()
+        idle, self._idle_frames = frames == self._idle_frames, frames
+        if frames > limit:
+            self._restart_wal(conn, "TRUNCATE" if self._wal_bytes() > most * PAGE_BYTES
+                              else "RESTART")
+        elif idle and frames == copied and self._wal_bytes() > 0:
+            self._restart_wal(conn, "TRUNCATE")
+
+    def _wal_bytes(self) -> int:
+        """Return the WAL file's size (0 when there is none)."""
+        try:
+            return self._wal_path.stat().st_size
+        except OSError:  # gone meanwhile: nothing to empty
+            return 0
 
     @property
     def _wal_path(self) -> Path:
@@ -402,9 +361,7 @@ class SqliteStore:
             self._queue.append(change)
             self._queued.notify()
         change.wake.wait()  # type: ignore[union-attr]  # set just above
-        if change.error is not None:
-            raise change.error
-        return change.result
+        return self._outcome(change)
 
     async def _write_async(self, run: Callable[[sqlite3.Connection], Any]) -> Any:
         """`_write` for a coroutine, committed on its own event loop with no thread hop.
@@ -426,9 +383,18 @@ class SqliteStore:
         if len(pending) == 1:
             loop.call_soon(self._gather, loop, 1, 0, time.monotonic())
         await change.future  # type: ignore[misc]  # set just above
-        if change.error is not None:
-            raise change.error
-        return change.result
+        return self._outcome(change)
+
+    def _outcome(self, change: _Change) -> Any:
+        """Return the change's result, or raise its error as a client should hear it
+        (`failure`); remember a write that found no space until one succeeds (`ping`)."""
+        err = change.error
+        if err is None:
+            self.no_space = False
+            return change.result
+        if isinstance(failure(err), StorageFull):
+            self.no_space = True
+        _reraise(err)
 
     def _gather(self, loop: asyncio.AbstractEventLoop, seen: int, turns: int,
                 since: float) -> None:
@@ -522,9 +488,11 @@ class SqliteStore:
         start = time.perf_counter()
         try:
             self._fsync_wal()
-        except OSError as err:  # not known to be on disk: tell the waiters
+        except OSError as err:  # committed, but not known to be on disk: tell the waiters
+            self.no_space = self.no_space or err.errno in NO_SPACE  # the change may be kept,
+            unsure = StoreUnavailable(UNSURE.format(err.strerror))  # so never "not changed"
             for change in batch:
-                change.error = change.error or err
+                change.error = change.error or unsure
         took = time.perf_counter() - start
         self.fsync_seconds += FSYNC_WEIGHT * (took - self.fsync_seconds)
 
@@ -628,7 +596,10 @@ class SqliteStore:
     # ------------------------------------------------------------------ the interface
     def load(self, session_id: str) -> list[bytes] | None:
         """Return the parts unless unknown or expired."""
-        rows = self._db.execute(LOAD, (session_id, time.time())).fetchall()
+        try:
+            rows = self._db.execute(LOAD, (session_id, time.time())).fetchall()
+        except sqlite3.Error as err:
+            _reraise(err)
         if not rows:
             return None
         parts = [bytes(blob) for idx, blob in rows if idx >= 0]
@@ -636,8 +607,11 @@ class SqliteStore:
 
     def version(self, session_id: str) -> int | None:
         """Return the version saved with the parts, unless unknown or expired."""
-        row = self._db.execute("SELECT version FROM sessions WHERE id = ? AND expires_at > ?",
-                               (session_id, time.time())).fetchone()
+        try:
+            row = self._db.execute("SELECT version FROM sessions WHERE id = ? AND "
+                                   "expires_at > ?", (session_id, time.time())).fetchone()
+        except sqlite3.Error as err:
+            _reraise(err)
         return None if row is None else int(row[0])
 
     def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
@@ -694,14 +668,20 @@ class SqliteStore:
 
     def count(self) -> int:
         """Return the number of stored sessions (expired ones until swept)."""
-        (n,) = self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()
+        try:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()
+        except sqlite3.Error as err:
+            _reraise(err)
         return int(n)
 
     def ping(self) -> bool:
-        """Return True when the database answers."""
+        """Return True when the database answers and, if the last write found no space,
+        when a one-row write succeeds now (which clears it)."""
         try:
             self._db.execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+            if self.no_space:
+                self._write(lambda db: db.execute(PROBE, (time.time(),)))
+        except (sqlite3.Error, OSError, ServiceError, LockTimeout, StoreClosed):
             return False
         return True
 
