@@ -40,14 +40,14 @@ COPY --from=build /staging/opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # Check that templates/ and static/ came inside the package, and byte-compile it.
 RUN python -I -c "import compileall, app.paths as p; assert (p.TEMPLATES_DIR.name, p.STATIC_DIR.name) == ('_templates', '_static'), p.TEMPLATES_DIR; compileall.compile_dir(p.PACKAGE, quiet=1)"
-# FORWARDED_ALLOW_IPS: the reverse proxies whose X-Forwarded-For is believed (never "*").
+# FORWARDED_ALLOW_IPS is unset: X-Forwarded-For is ignored unless a deployment behind a
+# proxy sets it to that proxy's address (never "*").
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
     STORE=sqlite \
-    DATA_DIR=/data \
-    FORWARDED_ALLOW_IPS=127.0.0.1
+    DATA_DIR=/data
 VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001

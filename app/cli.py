@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -173,11 +172,12 @@ def serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     level = args.log_level or settings.log_level
     logging.basicConfig(level=logging.DEBUG if level == "trace" else level.upper())
+    proxies = settings.forwarded_allow_ips or None  # X-Forwarded-For believed from these only
     serving.run("app.main:create_app", factory=True, host=host, port=port,
                 workers=args.workers or settings.workers, reload=args.reload,
-                log_level=level, proxy_headers=True,
-                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-                timeout_graceful_shutdown=10)
+                log_level=level, proxy_headers=proxies is not None,
+                forwarded_allow_ips=proxies, timeout_graceful_shutdown=10,
+                http=serving.with_deadlines(settings.header_timeout, settings.body_timeout))
     return 0
 
 

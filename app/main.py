@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette_compress import CompressMiddleware
 
-from app.api import errors, health, ratelimit, sessions
+from app.api import browser_policy, errors, health, ratelimit, sessions, transport
 from app.api.limits import BodySizeLimit
 from app.paths import STATIC_DIR
 from app.sessions import training
@@ -48,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.service = SessionService(store, settings)
-    errors.install(app, page=error_page)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(web.router)
@@ -58,8 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # accepts); the live streams too, each event flushed as it goes.
     app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_FROM)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    ratelimit.install(app, settings.create_rate, settings.create_rate_window,  # outermost
+    ratelimit.install(app, settings.create_rate, settings.create_rate_window,
                       page=error_page, beside=error_html)
+    transport.install(app, settings.max_connections, settings.max_body_bytes)
+    errors.install(app, page=error_page)  # its answers carry X-Request-ID, errors the shape
+    browser_policy.install(app)  # outermost: its headers go on every answer
     return app
 
 

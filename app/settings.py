@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     # Hot routes answer plain requests by hand (app/api/fastpath.py); off: FastAPI answers all
     fast_paths: bool = True
 
+    # Slow and many clients (`serve`; per worker process)
+    header_timeout: float = Field(5.0, gt=0)  # s to a request's last header (from its 1st byte)
+    body_timeout: float = Field(10.0, gt=0)  # s a declared body may pause between two reads
+    max_connections: int = Field(1000, ge=1)  # requests in flight (an open live stream is one)
+    # Reverse proxies whose X-Forwarded-For is believed (uvicorn's list: addresses, networks,
+    # or "*"); unset: none, and the client is the connection's peer
+    forwarded_allow_ips: str | None = None
+
     # Abuse limits (in memory, per process: each worker or replica counts on its own)
     create_rate: int = Field(60, ge=0)  # sessions one client address may create; 0: no limit
     create_rate_window: float = Field(60.0, gt=0)  # … per this many seconds (a token bucket)

@@ -8,8 +8,9 @@ bucket answers 429 with `Retry-After` before the request is read. `install` also
 that 429 in the OpenAPI of the creating operations.
 
 The client is `scope["client"]`, i.e. `request.client.host`: behind a reverse proxy,
-uvicorn's `--proxy-headers` rewrites it from `X-Forwarded-For` only when the peer is one of
-`FORWARDED_ALLOW_IPS`, so an untrusted client cannot pick its own bucket.
+uvicorn's proxy headers rewrite it from `X-Forwarded-For` only when `FORWARDED_ALLOW_IPS`
+is set and the peer is one of its addresses (unset, the default, the peer is the client),
+so an untrusted client cannot pick its own bucket.
 
 Trade-offs: buckets live in this process's memory. With several workers or replicas each
 counts on its own (the effective limit is the rate times their number), and a restart

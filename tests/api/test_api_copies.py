@@ -8,6 +8,8 @@ import pytest
 
 from app.settings import Settings
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 ORIGIN_SYMMETRY_MESSAGE = ("Hidden layer 1: neurons 0, 1, 2 are identical — they get identical "
                            "gradients and will never differ. Effective width 1 of 3.")
 EXACT_FIELDS = ("spec", "parameters", "initial_parameters", "optimizer_state", "progress",
@@ -200,7 +202,7 @@ def test_import_over_the_limits_is_refused(client, origin, assert_error):
 def test_fork_makes_a_new_session_with_the_same_parameters(client, origin):
     client.post(f"/api/sessions/{origin['id']}/step", json={"iterations": 4})
     source = client.get(f"/api/sessions/{origin['id']}").json()
-    resp = client.post(f"/api/sessions/{origin['id']}/fork")
+    resp = client.post(f"/api/sessions/{origin['id']}/fork", headers=JSON_TYPE)
     assert resp.status_code == 201
     fork = resp.json()
     assert fork["id"] != source["id"]
@@ -234,7 +236,7 @@ def test_fork_with_reinitialize_starts_at_step_zero(client, origin):
 
 
 def test_fork_of_an_unknown_session_is_404(client, assert_error):
-    assert_error(client.post("/api/sessions/" + "D" * 22 + "/fork"), 404, None)
+    assert_error(client.post("/api/sessions/" + "D" * 22 + "/fork", headers=JSON_TYPE), 404, None)
 
 
 def test_fork_with_an_invalid_change_is_422_and_creates_nothing(client, origin,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 
 def _patch(client, sid, body, **kw):
     resp = client.patch(f"/api/sessions/{sid}", json=body, **kw)
@@ -260,7 +262,7 @@ def test_reinitialize_unknown_scheme_names_the_field(client, origin, assert_erro
 
 def test_reset_restores_initial_parameters_and_step_zero(client, origin):
     _step(client, origin["id"], 6)
-    resp = client.post(f"/api/sessions/{origin['id']}/reset")
+    resp = client.post(f"/api/sessions/{origin['id']}/reset", headers=JSON_TYPE)
     assert resp.status_code == 200
     body = resp.json()
     assert body["parameters"] == origin["parameters"]
@@ -272,7 +274,7 @@ def test_reset_after_reinitialize_restores_the_new_draw(client, origin):
     drawn = client.post(f"/api/sessions/{origin['id']}/reinitialize",
                         json={"scheme": "xavier_normal", "seed": 5}).json()
     _step(client, origin["id"], 6)
-    body = client.post(f"/api/sessions/{origin['id']}/reset").json()
+    body = client.post(f"/api/sessions/{origin['id']}/reset", headers=JSON_TYPE).json()
     assert body["parameters"] == drawn["parameters"]
 
 
@@ -280,7 +282,7 @@ def test_undo_a_step_restores_parameters_and_step(client, origin):
     _step(client, origin["id"], 1)
     one = client.get(f"/api/sessions/{origin['id']}").json()
     _step(client, origin["id"], 3)
-    body = client.post(f"/api/sessions/{origin['id']}/undo").json()
+    body = client.post(f"/api/sessions/{origin['id']}/undo", headers=JSON_TYPE).json()
     assert body["step"] == 1
     assert body["parameters"] == one["parameters"]
     assert body["loss"] == one["loss"]
@@ -289,32 +291,32 @@ def test_undo_a_step_restores_parameters_and_step(client, origin):
 def test_redo_after_undo_restores_the_step(client, origin):
     _step(client, origin["id"], 3)
     trained = client.get(f"/api/sessions/{origin['id']}").json()
-    client.post(f"/api/sessions/{origin['id']}/undo")
-    body = client.post(f"/api/sessions/{origin['id']}/redo").json()
+    client.post(f"/api/sessions/{origin['id']}/undo", headers=JSON_TYPE)
+    body = client.post(f"/api/sessions/{origin['id']}/redo", headers=JSON_TYPE).json()
     assert body["step"] == 3
     assert body["parameters"] == trained["parameters"]
 
 
 def test_undo_an_edit_restores_the_spec(client, origin):
     _patch(client, origin["id"], {"layers": [2, 4, 3, 2]})
-    body = client.post(f"/api/sessions/{origin['id']}/undo").json()
+    body = client.post(f"/api/sessions/{origin['id']}/undo", headers=JSON_TYPE).json()
     assert body["spec"]["layers"] == [2, 3, 3, 2]
     assert body["parameters"] == origin["parameters"]
 
 
 def test_undo_with_nothing_to_undo_is_409(client, origin, assert_error):
-    assert_error(client.post(f"/api/sessions/{origin['id']}/undo"), 409, None)
+    assert_error(client.post(f"/api/sessions/{origin['id']}/undo", headers=JSON_TYPE), 409, None)
 
 
 def test_redo_with_nothing_to_redo_is_409(client, origin, assert_error):
-    assert_error(client.post(f"/api/sessions/{origin['id']}/redo"), 409, None)
+    assert_error(client.post(f"/api/sessions/{origin['id']}/redo", headers=JSON_TYPE), 409, None)
 
 
 def test_new_edit_clears_redo(client, origin, assert_error):
     _step(client, origin["id"], 1)
-    client.post(f"/api/sessions/{origin['id']}/undo")
+    client.post(f"/api/sessions/{origin['id']}/undo", headers=JSON_TYPE)
     _patch(client, origin["id"], {"title": "fresh"})
-    assert_error(client.post(f"/api/sessions/{origin['id']}/redo"), 409, None)
+    assert_error(client.post(f"/api/sessions/{origin['id']}/redo", headers=JSON_TYPE), 409, None)
 
 
 def test_huge_finite_cells_are_accepted(client, origin):

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 DESIGN_FIELDS = {"id", "step", "spec", "parameters", "loss", "status"}
 SPEC_FIELDS = {"layers", "hidden_activation", "output_activation", "activations", "loss",
                "init", "optimizer", "regularization", "batch_size", "inputs", "targets"}
@@ -58,7 +60,7 @@ def test_writes_to_a_malformed_id_create_nothing(client, assert_error, bad):
     before = store.count()
     assert_error(client.patch(f"/api/sessions/{bad}", json={"title": "x"}), 404, None)
     assert_error(client.post(f"/api/sessions/{bad}/step", json={"iterations": 1}), 404, None)
-    assert_error(client.post(f"/api/sessions/{bad}/reset"), 404, None)
+    assert_error(client.post(f"/api/sessions/{bad}/reset", headers=JSON_TYPE), 404, None)
     assert store.count() == before
 
 

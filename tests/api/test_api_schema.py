@@ -38,6 +38,8 @@ from app.api.schemas import (
 from app.main import create_app
 from app.settings import Settings
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 LIMITS: dict[str, Any] = {
     "store": "memory", "max_neurons": 64, "max_parameters": 5000, "max_observations": 200,
     "max_data_cells": 2000, "max_iterations": 2000, "max_body_bytes": 256 * 1024,
@@ -227,7 +229,7 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     @rule(sid=sessions)
     def advance_phase(self, sid: str) -> None:
-        status, body = self.call("POST", f"/api/sessions/{sid}/phase", PhaseOut)
+        status, body = self.call("POST", f"/api/sessions/{sid}/phase", PhaseOut, headers=JSON_TYPE)
         assert status == 200
         self.model[sid]["step"] = body["step"]
         self.model[sid]["version"] += 1
@@ -254,7 +256,8 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     @rule(target=sessions, sid=sessions)
     def fork(self, sid: str) -> str:
-        status, body = self.call("POST", f"/api/sessions/{sid}/fork", SessionPublic)
+        status, body = self.call("POST", f"/api/sessions/{sid}/fork", SessionPublic,
+                                 headers=JSON_TYPE)
         assert status == 201
         self._seen(body)
         return body["id"]
@@ -270,7 +273,8 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     @rule(sid=sessions, action=st.sampled_from(["undo", "redo", "reset", "reinitialize"]))
     def history_action(self, sid: str, action: str) -> None:
-        status, body = self.call("POST", f"/api/sessions/{sid}/{action}", SessionPublic)
+        status, body = self.call("POST", f"/api/sessions/{sid}/{action}", SessionPublic,
+                                 headers=JSON_TYPE)
         assert status in (200, 409)
         if status == 200:
             self._seen(body)

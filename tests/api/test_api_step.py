@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 # The origin's output after 1000 iterations of SGD with learning rate 0.5.
 ORIGIN_AFTER_1000 = [[0.5992708, 0.1997655], [0.5993174, 0.2004307]]
 STEP_FIELDS = {"step", "epoch", "iterations_run", "truncated", "loss", "status"}
@@ -40,7 +42,7 @@ def test_step_answers_the_design_fields(client, origin):
 
 
 def test_step_without_a_body_takes_one_update(client, origin):
-    resp = client.post(f"/api/sessions/{origin['id']}/step")
+    resp = client.post(f"/api/sessions/{origin['id']}/step", headers=JSON_TYPE)
     assert resp.status_code == 200
     assert resp.json()["step"] == 1
 
@@ -178,7 +180,7 @@ def test_further_steps_after_divergence_run_no_iterations(client, diverged, stri
 
 def test_reset_clears_divergence(client, diverged):
     sid, _ = diverged
-    body = client.post(f"/api/sessions/{sid}/reset").json()
+    body = client.post(f"/api/sessions/{sid}/reset", headers=JSON_TYPE).json()
     assert body["status"] == "ok"
     assert body["divergence"] is None
 

@@ -7,6 +7,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 # The origin's table of ∂ΣC/∂w² in its augmented layout (bias row on top).
 ORIGIN_GRAD_AUGMENTED = [[0.0288126, 0.0596958]] + [[0.028122, 0.0580562]] * 3
 ORIGIN_A1_ROW0 = 0.9002495
@@ -106,7 +108,7 @@ def test_trace_of_an_unknown_session_is_404(client, assert_error):
 
 # ---------------------------------------------------------------- phase
 def _advance(client, sid):
-    resp = client.post(f"/api/sessions/{sid}/phase")
+    resp = client.post(f"/api/sessions/{sid}/phase", headers=JSON_TYPE)
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -147,7 +149,7 @@ def test_phase_numbers_equal_the_trace(client, origin):
 
 
 def test_all_phases_then_one_more_equals_one_step(client, origin):
-    fork = client.post(f"/api/sessions/{origin['id']}/fork").json()
+    fork = client.post(f"/api/sessions/{origin['id']}/fork", headers=JSON_TYPE).json()
     for _ in range(9):
         body = _advance(client, origin["id"])
     assert body["step"] == 1

@@ -82,7 +82,7 @@ def test_plain_step_requests_take_the_fast_path(make_client: Any,
     client = make_client()
     sid = client.post("/api/sessions", json={"example": "origin"}).json()["id"]
     plain = _send(client, sid, b'{"iterations": 2}', "application/json", None)
-    empty = _send(client, sid, b"", None, None)
+    empty = _send(client, sid, b"", "application/json", None)
     odd = _send(client, sid, b'{"iterations": 2, "x": 1}', "application/json", None)
     assert answered == [True, True, False]
     assert (plain[0], plain[1]["step"]) == (200, 2)

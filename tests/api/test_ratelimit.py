@@ -16,6 +16,8 @@ from app.api.ratelimit import TokenBucket, creating_route
 from app.main import create_app
 from app.settings import Settings
 
+JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
+
 LIMITS: dict[str, Any] = {"store": "memory", "create_rate": 2, "create_rate_window": 60.0}
 PROXY = "10.0.0.2"
 
@@ -46,8 +48,9 @@ def test_import_and_fork_draw_from_the_same_bucket(assert_error: Any) -> None:
     session = client.post("/api/sessions", json={"example": "origin"}).json()
     document = client.get(f"/api/sessions/{session['id']}/export").json()
     assert client.post("/api/sessions/import", json=document).status_code == 201
-    assert client.post(f"/api/sessions/{session['id']}/fork").status_code == 201
-    assert_error(client.post(f"/api/sessions/{session['id']}/fork"), 429, code="rate_limited")
+    assert client.post(f"/api/sessions/{session['id']}/fork", headers=JSON_TYPE).status_code == 201
+    assert_error(client.post(f"/api/sessions/{session['id']}/fork", headers=JSON_TYPE), 429,
+                 code="rate_limited")
 
 
 def test_reading_and_stepping_are_not_limited() -> None:
