@@ -101,7 +101,7 @@ def select(sections: list[tuple[str, str]], phase: str | None) -> list[tuple[str
     """Return the sections a --phase value asks for (all when None)."""
     if phase is None or phase == "all":
         return sections
-    if phase.isdigit():
+    if phase.isascii() and phase.isdigit():
         k = int(phase)
         if not 1 <= k <= len(sections):
             raise SpecError("phase", f"must be between 1 and {len(sections)}", len(sections))

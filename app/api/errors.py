@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.allowed_methods import allow_header
 from app.sessions.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,11 @@ def _http(request: Request, exc: Exception, page: ErrorPage | None) -> Response:
         message = "Not found."
     if page is not None and _wants_html(request):
         return page(exc.status_code, message, None)
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    allow = allow_header(request) if exc.status_code == 405 else ""
+    if allow:  # every method of the path, not only the first route's
+        headers = {**(headers or {}), "Allow": allow}
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 def request_id(scope: Scope) -> str:

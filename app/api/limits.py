@@ -26,7 +26,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.limit:
+            if declared.isdigit() and (len(declared) > 18 or int(declared) > self.limit):
                 await self._refuse(send)
                 return
             await self.app(scope, receive, send)

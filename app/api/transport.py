@@ -41,7 +41,7 @@ def _declared(scope: Scope) -> tuple[bool, int | None]:
         if name == b"transfer-encoding":
             chunked = True
         elif name == b"content-length" and value.strip().isdigit():
-            length = int(value)
+            length = int(value) if len(value) <= 18 else 2**63  # past any limit: refused
     return chunked or bool(length), None if chunked else length
 
 

@@ -122,7 +122,7 @@ def _parameter_count(layers: tuple[int, ...]) -> int:
 
 
 def _finite(field_name: str, value: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SpecError(field_name, f"must be a finite number, got {value!r}")
 
 
@@ -178,8 +178,9 @@ def _validate_init(init: InitSpec) -> None:
                             f"{INIT_MAGNITUDE:g}", INIT_MAGNITUDE)
     if init.scheme == "uniform" and not init.low < init.high:
         raise SpecError("init.high", f"must be greater than init.low ({init.low})")
-    if init.std < 0:
-        raise SpecError("init.std", "must be ≥ 0", 0)
+    for name in ("std", "gain"):  # a scale: numpy refuses a negative one
+        if getattr(init, name) < 0:
+            raise SpecError(f"init.{name}", "must be ≥ 0", 0)
 
 
 def _validate_optimizer(opt: OptimizerSpec) -> None:
@@ -190,6 +191,8 @@ def _validate_optimizer(opt: OptimizerSpec) -> None:
         raise SpecError("optimizer.name", f"unknown optimizer {opt.name!r}; choose one of {known}")
     for name in ("learning_rate", "momentum", "rho", "epsilon", "beta1", "beta2"):
         _finite(f"optimizer.{name}", getattr(opt, name))
+    if not isinstance(opt.nesterov, bool):
+        raise SpecError("optimizer.nesterov", f"must be true or false, got {opt.nesterov!r}")
     if opt.learning_rate <= 0:
         raise SpecError("optimizer.learning_rate", "must be greater than 0", 0)
     for name in ("momentum", "rho", "beta1", "beta2"):

@@ -3,7 +3,8 @@
 The most requested thing TensorFlow Playground never did. Every refusal names the row
 and column a person would look at in a spreadsheet (rows counted from 1 after the header,
 columns by their header name), and the limits are checked while reading, before any
-array is made.
+array is made. A column is chosen by its header name or by its 0-based number in ASCII
+digits ("¹" or "٣" is a name, never a number), and is an input or a target, not both.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from app.settings import Settings
 
 from .errors import ServiceError, over_limit
+
+INDEX = re.compile(r"[0-9]{1,9}")  # a column number: ASCII digits (str.isdigit takes "¹")
 
 
 @dataclass(frozen=True)
@@ -31,19 +35,43 @@ class Table:
 
 def _columns(header: list[str], wanted: Sequence[str], field: str) -> list[int]:
     """Return the indices of the wanted columns (by header name or 0-based number)."""
-    if not wanted:
-        raise ServiceError(422, "invalid", "choose at least one column.", field)
-    out = []
+    position = {name: i for i, name in reversed(list(enumerate(header)))}  # first of a name
+    out: dict[int, None] = {}  # ordered, and a quick membership test
     for name in wanted:
         key = str(name).strip()
-        if key in header:
-            out.append(header.index(key))
-        elif key.isdigit() and int(key) < len(header):
-            out.append(int(key))
+        if key in position:
+            index = position[key]
+        elif INDEX.fullmatch(key) and int(key) < len(header):
+            index = int(key)
         else:
             raise ServiceError(422, "invalid", f"no column “{key}”; the header has "
                                f"{', '.join(header)}.", field)
-    return out
+        if index in out:
+            raise ServiceError(422, "invalid", f"column “{header[index]}” is chosen twice.",
+                               field)
+        out[index] = None
+    return list(out)
+
+
+def _choose(header: list[str], inputs: Sequence[str],
+            targets: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Return the input and target columns; by default the last other column is the
+    target and every other column an input. No column may be both."""
+    ins = _columns(header, inputs, "inputs") if inputs else []
+    taken = set(ins)
+    outs = (_columns(header, targets, "targets") if targets
+            else [i for i in range(len(header)) if i not in taken][-1:])
+    if not inputs:
+        taken = set(outs)
+        ins = [i for i in range(len(header)) if i not in taken]  # the others, in order
+    for chosen, field in ((ins, "inputs"), (outs, "targets")):
+        if not chosen:
+            raise ServiceError(422, "invalid", "choose at least one column.", field)
+    both = sorted(set(ins) & set(outs))
+    if both:
+        raise ServiceError(422, "invalid", f"column “{header[both[0]]}” is both an input and "
+                           "a target; choose it for one of them.", "targets")
+    return ins, outs
 
 
 def parse(text: str, inputs: Sequence[str], targets: Sequence[str],
@@ -70,12 +98,7 @@ def _read(rows: Iterator[list[str]], inputs: Sequence[str], targets: Sequence[st
     if not header or not any(header):
         raise ServiceError(422, "invalid", "the file is empty: it needs a header row and "
                            "data rows.", "csv")
-    if not targets:
-        targets = [header[-1]] if not inputs else [h for h in header if h not in inputs][-1:]
-    if not inputs:
-        inputs = [h for h in header if h not in targets]  # the others, in order
-    ins = _columns(header, inputs, "inputs")
-    outs = _columns(header, targets, "targets")
+    ins, outs = _choose(header, inputs, targets)
     table = Table([], [], [header[i] for i in ins], [header[i] for i in outs])
     cells = 0
     for n, row in enumerate(rows, 1):

@@ -172,7 +172,7 @@ def restore(doc: dict[str, Any], new_id: str, settings: Settings) -> Session:
         status="diverged" if doc.get("status") == "diverged" else "ok",
         divergence=None if not div else Divergence(int(div["step"]), div.get("layer"),
                                                    str(div["quantity"])),
-        title=str(doc.get("title") or ""), example=doc.get("example"),
+        title=str(doc.get("title") or ""), example=_read_example(doc.get("example")),
         problem=problem, test_steps=test_steps, test_losses=test_losses,
     )
 
@@ -206,6 +206,41 @@ def _read_problem(data: Any, n_in: int, n_out: int) -> Problem | None:
     if data.get("kind") not in ("classification", "regression"):
         raise ServiceError(422, "invalid", "kind must be classification or regression",
                            "problem.kind")
-    return Problem(dict(data.get("recipe") or {}), data["kind"], data.get("classes"),
+    return Problem(_read_recipe(data.get("recipe")), data["kind"], data.get("classes"),
                    arrays["plane_train"], arrays["plane_test"], arrays["test_inputs"],
                    arrays["test_targets"])
+
+
+RECIPE_KINDS: dict[str, tuple[type, ...]] = {  # a recipe's fields and the JSON types they take
+    "name": (str,), "points": (int,), "seed": (int,), "classes": (int,),
+    "noise": (int, float), "test_ratio": (int, float), "features": (list,), "edited": (bool,)}
+KIND_NAMES = {(str,): "text", (int,): "a whole number", (int, float): "a finite number",
+              (list,): "a list of names", (bool,): "true or false"}
+
+
+def _read_recipe(recipe: Any) -> dict[str, Any]:
+    """Return an exported problem's recipe, its fields checked for their types."""
+    if recipe is None:
+        return {}
+    if not isinstance(recipe, dict):
+        raise ServiceError(422, "invalid", "must be an object", "problem.recipe")
+    for key, value in recipe.items():
+        field = f"problem.recipe.{key}"
+        if key not in RECIPE_KINDS:
+            raise ServiceError(422, "unknown_field", f"{field} is not a field of a recipe", field)
+        kinds = RECIPE_KINDS[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) is not (kinds == (bool,)) or not isinstance(value, kinds) \
+                or (isinstance(value, float) and not math.isfinite(value)):
+            raise ServiceError(422, "invalid", f"{field} must be {KIND_NAMES[kinds]}", field)
+        if isinstance(value, list) and not all(isinstance(f, str) for f in value):
+            raise ServiceError(422, "invalid", f"{field} must be a list of names", field)
+    return dict(recipe)
+
+
+def _read_example(example: Any) -> str | None:
+    """Return an exported session's example name (None: not from an example), checked."""
+    if example is not None and not isinstance(example, str):
+        raise ServiceError(422, "invalid", "example must be an example's name", "example")
+    return example
