@@ -24,6 +24,7 @@ from app.web import templating
 from app.web.panels import error_html, error_page
 
 COMPRESS_FROM = 500  # bytes: a smaller body is sent as it is (compressing gains nothing)
+BROTLI = 3  # quality: 0.38 s instead of 1.87 s for a 12 MB trace, about 9 % larger than 4
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 DESCRIPTION = """See how a neural network learns: every number of the forward pass, of
 backpropagation and of the update, exact. Create a session (`{"example": "origin"}` is the
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _docs(app)
     # Pages, fragments, JSON, CSS and JS compressed (zstd, brotli or gzip, as the client
     # accepts); the live streams too, each event flushed as it goes.
-    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_FROM)
+    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_FROM, brotli_quality=BROTLI)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     ratelimit.install(app, settings.create_rate, settings.create_rate_window,
                       page=error_page, beside=error_html)

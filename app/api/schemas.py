@@ -1,22 +1,33 @@
 """Pydantic models of the JSON API, split by role: spec fields, Create, Update, Public.
 
 Requests forbid unknown fields and every number must be finite (NaN and ±Infinity are
-refused with the cell named). Server-owned fields (id, step, version) are not in any
-request model, so they cannot be set. Responses never contain NaN: a non-finite value
-is sent as null and the session reports itself diverged.
+refused with the cell named). Types are strict: a count is a JSON integer (not "10", 1.0
+or true), a number is a JSON number, a flag is true or false — what a client meant is
+never guessed. Server-owned fields (id, step, version) are not in any request model, so
+they cannot be set. Responses never contain NaN: a non-finite value is sent as null and
+the session reports itself diverged.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo
+from pydantic import field_validator as validates
+from pydantic_core import PydanticCustomError
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+from app.engine.spec import INIT_MAGNITUDE
+
+from .reports import DatasetOut, DivergenceOut, SampledOut, SpecOut
+
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Matrix = list[list[Finite]]
 MaybeMatrix = list[list[float | None]]  # responses: null where a value is not finite
-NonNegative = Annotated[int, Field(ge=0)]
-Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(strict=True, ge=0)]
+Positive = Annotated[int, Field(strict=True, ge=1)]
+InitNumber = Annotated[float, Field(strict=True, ge=-INIT_MAGNITUDE, le=INIT_MAGNITUDE,
+                                    allow_inf_nan=False)]
+InitScale = Annotated[float, Field(strict=True, ge=0, le=INIT_MAGNITUDE, allow_inf_nan=False)]
 
 ORIGIN_EXAMPLE: dict[str, Any] = {"example": "origin"}
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -44,24 +55,24 @@ class InitFields(Strict):
         "constant, zeros, uniform, normal, xavier_uniform, xavier_normal, he_uniform, "
         "he_normal, lecun_normal, orthogonal"))
     seed: NonNegative | None = None
-    bias: Finite | None = Field(None, description="every bias starts here (origin: 1)")
-    value: Finite | None = Field(None, description="constant: the weight value")
-    low: Finite | None = None
-    high: Finite | None = None
-    mean: Finite | None = None
-    std: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    gain: Finite | None = None
+    bias: InitNumber | None = Field(None, description="every bias starts here (origin: 1)")
+    value: InitNumber | None = Field(None, description="constant: the weight value")
+    low: InitNumber | None = Field(None, description="uniform: below high")
+    high: InitNumber | None = None
+    mean: InitNumber | None = None
+    std: InitScale | None = Field(None, description="normal: the spread, ≥ 0")
+    gain: InitScale | None = Field(None, description="xavier, he, lecun, orthogonal: ≥ 0")
 
 
 class OptimizerFields(Strict):
     """The optimiser and its hyper-parameters."""
 
     name: str | None = Field(None, examples=["sgd"], description="sgd, momentum, rmsprop, adam")
-    learning_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    learning_rate: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
     momentum: Finite | None = None
-    nesterov: bool | None = None
+    nesterov: StrictBool | None = None
     rho: Finite | None = None
-    epsilon: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    epsilon: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
     beta1: Finite | None = None
     beta2: Finite | None = None
 
@@ -70,7 +81,7 @@ class RegularizationFields(Strict):
     """Weight penalty: none, l1 or l2, and its rate."""
 
     kind: Literal["none", "l1", "l2"] | None = None
-    rate: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    rate: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
 
 
 class ParametersEntry(Strict):
@@ -85,11 +96,14 @@ class DatasetFields(Strict):
     multi_gaussian for regression. Generates inputs and targets (and held-out test data)."""
 
     name: str | None = Field(None, examples=["circle"])
-    points: Annotated[int, Field(ge=4)] | None = Field(None, description="observations")
-    noise: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] | None = None
+    points: Annotated[int, Field(strict=True, ge=4)] | None = Field(None,
+                                                                 description="observations")
+    noise: Annotated[float, Field(strict=True, ge=0, le=0.5, allow_inf_nan=False)] | None = None
     seed: NonNegative | None = None
-    classes: Annotated[int, Field(ge=3, le=8)] | None = Field(None, description="multiclass")
-    test_ratio: Annotated[float, Field(ge=0.1, le=0.9, allow_inf_nan=False)] | None = None
+    classes: Annotated[int, Field(strict=True, ge=3, le=8)] | None = Field(
+        None, description="multiclass")
+    test_ratio: Annotated[float, Field(strict=True, ge=0.1, le=0.9,
+                                       allow_inf_nan=False)] | None = None
     features: list[str] | None = Field(None, description=(
         "x1, x2, x1_squared, x2_squared, x1_times_x2, sin_x1, sin_x2"))
 
@@ -120,7 +134,25 @@ class SpecFields(Strict):
     shuffle_seed: NonNegative | None = Field(None, description="null = the init seed")
     inputs: Matrix | None = Field(None, description="observations × inputs")
     targets: Matrix | None = Field(None, description="observations × outputs")
-    dataset: DatasetFields | None = Field(None, description="generate the data instead")
+    dataset: DatasetFields | None = Field(None, description="generate the data instead "
+                                          "(not with inputs or targets)")
+
+    @validates("dataset")
+    @classmethod
+    def _one_source(cls, dataset: DatasetFields | None,
+                    info: ValidationInfo) -> DatasetFields | None:
+        """Refuse a dataset beside explicit data (one of them would be ignored)."""
+        given = [k for k in ("inputs", "targets") if info.data.get(k) is not None]
+        if dataset is not None and given:
+            raise _conflict("dataset", given)
+        return dataset
+
+
+def _conflict(field: str, others: list[str]) -> PydanticCustomError:
+    """Return the error for two sources of data in one request."""
+    names = " and ".join(others)
+    return PydanticCustomError("conflict", f"{field} and {names} cannot be given together: "
+                               "choose one source of data", {"with": names})
 
 
 class SessionCreate(SpecFields):
@@ -130,10 +162,21 @@ class SessionCreate(SpecFields):
         "examples": [ORIGIN_EXAMPLE, SPEC_EXAMPLE]})
 
     example: str | None = Field(None, description="origin or xor; other fields override it")
-    csv: CsvFields | None = Field(None, description="take inputs and targets from a CSV")
+    csv: CsvFields | None = Field(None, description="take inputs and targets from a CSV "
+                                  "(not with example, dataset, inputs or targets)")
     title: Annotated[str, Field(max_length=200)] | None = None
     parameters: list[ParametersEntry | None] | None = Field(
         None, description="explicit starting matrices, one entry per transition")
+
+    @validates("csv")
+    @classmethod
+    def _csv_alone(cls, csv: CsvFields | None, info: ValidationInfo) -> CsvFields | None:
+        """Refuse a CSV beside any other source of data (it would be ignored, or them)."""
+        given = [k for k in ("example", "dataset", "inputs", "targets")
+                 if info.data.get(k) is not None]
+        if csv is not None and given:
+            raise _conflict("csv", given)
+        return csv
 
 
 class CellEdit(Strict):
@@ -173,7 +216,7 @@ class SessionUpdate(SpecFields):
 class ForkRequest(SessionUpdate):
     """Copy a session, optionally changed; `reinitialize` draws fresh parameters."""
 
-    reinitialize: bool = False
+    reinitialize: StrictBool = False
 
 
 class StepRequest(Strict):
@@ -193,9 +236,9 @@ class CheckRequest(Strict):
 
     quantity: Literal["z", "a", "dloss_da", "da_dz", "delta", "grad_weights", "grad_biases",
                       "update"]
-    layer: Annotated[int, Field(ge=1)]
+    layer: Annotated[int, Field(strict=True, ge=1)]
     values: Matrix | list[Finite]
-    tolerance: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+    tolerance: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] | None = Field(
         None, description="default 5e-8: right to the 7th decimal")
 
 
@@ -204,14 +247,6 @@ class ParametersOut(BaseModel):
 
     weights: MaybeMatrix
     biases: list[float | None]
-
-
-class DivergenceOut(BaseModel):
-    """Where training met its first non-finite value."""
-
-    step: int
-    layer: int | None
-    quantity: str
 
 
 class SessionPublic(BaseModel):
@@ -223,7 +258,7 @@ class SessionPublic(BaseModel):
     example: str | None
     step: int
     epoch: int
-    spec: dict[str, Any]
+    spec: SpecOut
     parameters: list[ParametersOut]
     outputs: MaybeMatrix
     loss: float | None
@@ -236,7 +271,7 @@ class SessionPublic(BaseModel):
     created_at: float
     updated_at: float
     expires_at: float
-    dataset: dict[str, Any] | None = None
+    dataset: DatasetOut | None = None
     test_loss: float | None = None
     accuracy: float | None = None
     test_accuracy: float | None = None
@@ -283,9 +318,11 @@ class UpdateOut(BaseModel):
     """The optimiser's step on one transition."""
 
     transition: int
-    gradient_weights: MaybeMatrix
-    gradient_biases: list[float | None]
-    penalty_gradient: MaybeMatrix
+    gradient_weights: MaybeMatrix | None = Field(description=(
+        "null when a large trace leaves it out: backward's grad_weights (no penalty)"))
+    gradient_biases: list[float | None] | None
+    penalty_gradient: MaybeMatrix | None = Field(description=(
+        "null when a large trace leaves it out: gradient_weights − grad_weights"))
     step_weights: MaybeMatrix
     step_biases: list[float | None]
     weights: MaybeMatrix
@@ -294,7 +331,8 @@ class UpdateOut(BaseModel):
 
 
 class TraceOut(BaseModel):
-    """The step the current parameters would take."""
+    """The step the current parameters would take (over the first observations of a batch
+    too large for one trace: `sampled` says so)."""
 
     step: int
     observations: list[int]
@@ -305,6 +343,9 @@ class TraceOut(BaseModel):
     backward: list[BackwardOut]
     update: list[UpdateOut]
     optimizer_state: dict[str, Any]
+    observations_shown: int | None = None
+    observations_total: int | None = None
+    sampled: SampledOut | None = None
 
 
 class PhaseOut(BaseModel):
@@ -317,17 +358,9 @@ class PhaseOut(BaseModel):
     complete: bool
     step: int
     computed: dict[str, Any]
-
-
-class HistoryOut(BaseModel):
-    """Loss per step (decimated beyond the configured number of points)."""
-
-    step: list[int]
-    loss: list[float]
-    test_step: list[int] = []
-    test_loss: list[float] = []
-    edits: list[int]
-    total_points: int
+    observations_shown: int | None = None
+    observations_total: int | None = None
+    sampled: SampledOut | None = None
 
 
 class CheckOut(BaseModel):

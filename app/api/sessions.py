@@ -1,8 +1,14 @@
-"""The session endpoints: thin handlers that validate, call the service, serialise."""
+"""The session endpoints: thin handlers that validate, call the service, serialise.
+
+Every operation documents its real responses: the models of `schemas` and `reports`, the
+media types (the export is JSON or a Python script as text/plain) and the one error shape
+for each refusal. An operation without a request body refuses one (`fastpath.FastRoute`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -14,13 +20,13 @@ from app.sessions.service import SessionService
 
 from . import serialize
 from .fastpath import FastRoute, fast_path, json_body
+from .reports import DiagnosticsOut, ExportOut, HistoryOut
 from .schemas import (
     CheckOut,
     CheckRequest,
     CsvFields,
     ErrorOut,
     ForkRequest,
-    HistoryOut,
     InitFields,
     PhaseOut,
     PhaseRequest,
@@ -36,13 +42,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in ((400, "Malformed request"),
                        (404, "Unknown, expired or malformed session id"),
-                       (405, "Method not allowed"),
+                       (405, "Method not allowed (Allow lists the path's methods)"),
+                       (408, "The body came too slowly"),
                        (409, "Nothing to undo or redo"),
                        (412, "If-Match names an older version"),
                        (413, "Body over the size limit"),
                        (422, "Invalid field, or over a limit (the field and limit are named)"),
-                       (503, "Store full or session busy"))
+                       (503, "Store full, session busy, or too many requests in flight"))
 }
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "model": ExportOut, "description": "format=json: the document that recreates the "
+    "session; format=python: a standalone NumPy script",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}}
+VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() accepts "²"
+ROWS = re.compile(r" *[0-9]{1,9} *(, *[0-9]{1,9} *)*")  # row indices, e.g. "0,2"
 
 
 async def get_service(request: Request) -> SessionService:
@@ -64,7 +77,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not VERSION.fullmatch(text):
         raise ServiceError(422, "invalid", "If-Match must be the session's version, e.g. \"3\"",
                            "If-Match")
     return int(text)
@@ -132,8 +145,8 @@ def import_session(*, document: Annotated[dict[str, Any], Body()], service: Serv
 def get_session(*, session_id: str, service: Service) -> JSONResponse:
     """Return the session: spec, data, parameters, loss and status."""
     session = service.get(session_id)  # the hot reads answer without re-validating the dict
-    return JSONResponse(serialize.session_public(service, session),
-                        headers={"ETag": f'"{session.version}"'})
+    return serialize.JSON(serialize.session_public(service, session),
+                          headers={"ETag": f'"{session.version}"'})
 
 
 @router.patch("/{session_id}", response_model=SessionPublic)
@@ -183,11 +196,10 @@ def redo_session(*, session_id: str, service: Service, response: Response) -> di
 def _observations(text: str | None) -> list[int] | None:
     if text is None or text == "":
         return None
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
+    if not ROWS.fullmatch(text):
         raise ServiceError(422, "invalid", "observations must be comma-separated row indices, "
-                           "e.g. 0,2", "observations") from None
+                           "e.g. 0,2", "observations")
+    return [int(v) for v in text.split(",")]
 
 
 @router.get("/{session_id}/trace", response_model=TraceOut)
@@ -198,22 +210,22 @@ def get_trace(*, session_id: str, service: Service,
     """Return the step the current parameters would take: forward, loss, backward, update."""
     s = service.get(session_id)
     tr = service.trace_of(s, _observations(observations))
-    return JSONResponse(serialize.trace_out(s, tr, augmented))
+    return serialize.JSON(serialize.trace_out(s, tr, augmented))
 
 
 @router.get("/{session_id}/phase", response_model=PhaseOut)
-def get_phase(*, session_id: str, service: Service) -> dict[str, Any]:
+def get_phase(*, session_id: str, service: Service) -> JSONResponse:
     """Return the phase stepper's position and every matrix computed so far."""
     s = service.get(session_id)
-    return serialize.phase_out(s, service.phase_view(s))
+    return serialize.JSON(serialize.phase_out(s, service.phase_view(s)))
 
 
 @router.post("/{session_id}/phase", response_model=PhaseOut)
 def advance_phase(*, session_id: str, service: Service,
-                  body: PhaseRequest | None = None) -> dict[str, Any]:
+                  body: PhaseRequest | None = None) -> JSONResponse:
     """Compute the next phase (after the update, the step is applied)."""
     s, v = service.advance_phase(session_id, (body or PhaseRequest()).action)
-    return serialize.phase_out(s, v)
+    return serialize.JSON(serialize.phase_out(s, v))
 
 
 @router.get("/{session_id}/history", response_model=HistoryOut)
@@ -228,17 +240,18 @@ def get_history(*, session_id: str, service: Service,
             "test_loss": test_losses}
 
 
-@router.get("/{session_id}/diagnostics")
-def get_diagnostics(*, session_id: str, service: Service) -> dict[str, Any]:
+@router.get("/{session_id}/diagnostics", response_model=DiagnosticsOut)
+def get_diagnostics(*, session_id: str, service: Service) -> JSONResponse:
     """Return the gradient check, symmetry groups, saturation, dead units, gradient norms."""
     s = service.get(session_id)
     d = service.diagnostics(s)
-    return serialize.diagnostics_out(s, d.gradient_check, d.symmetry, d.activity, d.gradients)
+    return serialize.JSON(serialize.diagnostics_out(s, d.gradient_check, d.symmetry,
+                                                    d.activity, d.gradients, d.trace))
 
 
-@router.get("/{session_id}/export", response_model=None)
+@router.get("/{session_id}/export", response_model=None, responses=EXPORT_RESPONSES)
 def export_session(*, session_id: str, service: Service,
-                   format: Annotated[str, Query(pattern="^(json|python)$")] = "json",
+                   format: Literal["json", "python"] = "json",
                    iterations: Annotated[int, Query(ge=0, le=1_000_000)] = 1000,
                    ) -> JSONResponse | PlainTextResponse:
     """Return a JSON document that recreates the session, or a standalone NumPy script."""
@@ -248,7 +261,8 @@ def export_session(*, session_id: str, service: Service,
     if format == "python":
         return PlainTextResponse(numpy_script(expand(doc), iterations), headers={
             "Content-Disposition": f'attachment; filename="{name}.py"'})
-    return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+    return serialize.JSON(doc, headers={
+        "Content-Disposition": f'attachment; filename="{name}.json"'})
 
 
 @router.post("/{session_id}/fork", status_code=201, response_model=SessionPublic)
@@ -271,14 +285,15 @@ def upload_csv(*, session_id: str, body: CsvFields, service: Service,
 
 @router.post("/{session_id}/check", response_model=CheckOut)
 def check_calculation(*, session_id: str, body: CheckRequest,
-                      service: Service) -> dict[str, Any]:
+                      service: Service) -> JSONResponse:
     """Check a hand-computed matrix against the current step, cell by cell."""
     s = service.get(session_id)
     values: Any = body.values
     if values and not isinstance(values[0], list):
         values = [values]
     r = service.check(s, body.quantity, body.layer, values, body.tolerance)
-    return {"quantity": r.quantity, "layer": r.layer, "tolerance": r.tolerance,
-            "all_correct": r.all_correct, "correct": r.correct,
-            "expected": serialize.clean(r.expected), "submitted": r.submitted.tolist(),
-            "augmented": r.augmented, "first_wrong": r.first_wrong}
+    return serialize.JSON({
+        "quantity": r.quantity, "layer": r.layer, "tolerance": r.tolerance,
+        "all_correct": r.all_correct, "correct": r.correct,
+        "expected": serialize.clean(r.expected), "submitted": r.submitted.tolist(),
+        "augmented": r.augmented, "first_wrong": r.first_wrong})

@@ -26,7 +26,7 @@ from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .params import Parameters, Transition
 from .spec import NetworkSpec
-from .trace import Trace, forward
+from .trace import Trace
 
 Array = NDArray[np.float64]
 SATURATION_MARGIN = 0.01  # a unit within 1 % of its range's ends counts as saturated
@@ -61,9 +61,36 @@ class GradientCheck:
         return max((e.relative_error for e in self.entries), default=0.0)
 
 
-def _loss(spec: NetworkSpec, params: Parameters, inputs: Array, targets: Array) -> float:
-    fwd = forward(spec, params, inputs)
-    return LOSSES[spec.loss].value(fwd[-1].z, fwd[-1].a, targets)
+def _loss_from(spec: NetworkSpec, params: Parameters, first: int, below: Array,
+               targets: Array) -> float:
+    """Return the loss with the forward pass started at transition `first`, from `below`
+    (the activation feeding it): perturbing a parameter of that transition changes nothing
+    under it, so the layers below are not computed again."""
+    a = below
+    z = a
+    for t, name in zip(params[first:], spec.transition_activations[first:], strict=True):
+        z = a @ t.weights + t.biases  # (observations, fan_out)
+        a = ACTIVATIONS[name].forward(z, np.empty_like(z))
+    return LOSSES[spec.loss].value(z, a, targets)
+
+
+def _chosen(sizes: list[int], count: int, seed: int) -> list[int]:
+    """Return `count` flat parameter indices: all of them when there are that few, else a
+    seeded sample with every weight matrix and bias vector represented (in a seeded order,
+    so a budget that stops early still checks some of each)."""
+    total = sum(sizes)
+    if total <= count:
+        return list(range(total))
+    rng = np.random.default_rng(seed)
+    offsets = np.cumsum([0, *sizes])
+    firsts = [int(offsets[k] + rng.integers(size)) for k, size in enumerate(sizes) if size]
+    rest = rng.permutation(total)
+    picked = dict.fromkeys(firsts)
+    for i in rest.tolist():
+        if len(picked) >= count:
+            break
+        picked.setdefault(int(i), None)
+    return list(picked)[:count]
 
 
 def gradient_check(
@@ -74,30 +101,40 @@ def gradient_check(
     trace: Trace,
     epsilon: float = 1e-5,
     max_parameters: int = 2000,
+    max_macs: float | None = None,
+    seed: int = 0,
 ) -> GradientCheck:
     """Compare backprop's gradient with (L(θ+ε) − L(θ−ε)) / 2ε, parameter by parameter.
 
-    Large networks check `max_parameters` parameters spread evenly over all of them.
+    Large networks check `max_parameters` of them, a seeded sample from every matrix;
+    `max_macs` bounds the multiply-adds the finite differences spend (each costs two
+    forward passes from the perturbed transition up), so a big network checks fewer.
     The error is |analytic − numeric| / max(|analytic| + |numeric|, 1e-8).
     """
     slots = [(l, kind) for l in range(len(params)) for kind in ("weights", "biases")]
     sizes = [getattr(params[l], kind).size for l, kind in slots]
-    total = sum(sizes)
-    chosen = np.unique(np.linspace(0, total - 1, min(total, max_parameters)).astype(int))
     offsets = np.cumsum([0, *sizes])
+    rows = inputs.shape[0]
+    above = np.cumsum([t.weights.size for t in params][::-1])[::-1]  # MACs/row from l up
     work = [Transition(t.weights.copy(), t.biases.copy()) for t in params]
-    entries = []
+    entries: list[GradientCheckEntry] = []
+    spent = 0.0
     with np.errstate(over="ignore"):
-        for flat_index in chosen:
+        for flat_index in _chosen(sizes, max_parameters, seed):
             s = int(np.searchsorted(offsets, flat_index, side="right") - 1)
             l, kind = slots[s]
+            cost = 2.0 * rows * float(above[l])
+            if max_macs is not None and entries and spent + cost > max_macs:
+                continue  # too dear for what is left: a cheaper one may still fit
+            spent += cost
             arr = getattr(work[l], kind)
             index = np.unravel_index(int(flat_index - offsets[s]), arr.shape)
+            below = trace.forward[l].input
             original = arr[index]
             arr[index] = original + epsilon
-            up = _loss(spec, tuple(work), inputs, targets)
+            up = _loss_from(spec, tuple(work), l, below, targets)
             arr[index] = original - epsilon
-            down = _loss(spec, tuple(work), inputs, targets)
+            down = _loss_from(spec, tuple(work), l, below, targets)
             arr[index] = original
             numeric = (up - down) / (2 * epsilon)
             b = trace.backward_for(l + 1)
@@ -105,7 +142,8 @@ def gradient_check(
             error = abs(analytic - numeric) / max(abs(analytic) + abs(numeric), 1e-8)
             entries.append(GradientCheckEntry(l, kind, tuple(int(i) for i in index), analytic,
                                               float(numeric), float(error)))
-    return GradientCheck(epsilon, tuple(entries), len(entries), total)
+    entries.sort(key=lambda e: (e.transition, e.kind != "weights", e.index))
+    return GradientCheck(epsilon, tuple(entries), len(entries), sum(sizes))
 
 
 # ---------------------------------------------------------------- symmetry
@@ -142,10 +180,21 @@ SYMMETRY_EXPLANATION = (
 )
 
 
-def _key(values: Array) -> tuple[float, ...]:
-    """Return a hashable, rounding-tolerant signature of a vector."""
-    scale = max(float(np.abs(values).max(initial=0.0)), 1.0)
-    return tuple(np.round(values / scale, SYMMETRY_DECIMALS).tolist())
+def _split(block: list[int], signatures: Array) -> list[list[int]]:
+    """Return the block's neurons grouped by equal signature rows (rounding-tolerant: each
+    row scaled by its largest magnitude, at least 1), each group in ascending order, the
+    groups in the order of their first neuron; a row with a NaN is a group of its own."""
+    with np.errstate(invalid="ignore"):
+        scale = np.maximum(np.abs(signatures).max(axis=1, initial=0.0), 1.0)
+        keys = np.round(signatures / scale[:, None], SYMMETRY_DECIMALS)  # (block, signature)
+    labels = np.full(len(block), -1, dtype=np.int64)
+    ok = ~np.isnan(keys).any(axis=1)
+    if ok.any():
+        labels[ok] = np.unique(keys[ok], axis=0, return_inverse=True)[1].ravel()
+    groups: dict[int, list[int]] = {}
+    for position, (i, label) in enumerate(zip(block, labels.tolist(), strict=True)):
+        groups.setdefault(label if label >= 0 else -1 - position, []).append(i)
+    return list(groups.values())
 
 
 def _block_sums(matrix: Array, blocks: list[list[int]], axis: int) -> Array:
@@ -168,12 +217,12 @@ def symmetry_groups(spec: NetworkSpec, params: Parameters) -> tuple[LayerSymmetr
             outgoing = _block_sums(params[k].weights, partitions[k + 1], axis=1)
             refined: list[list[int]] = []
             for block in partitions[k]:
-                split: dict[tuple[float, ...], list[int]] = {}
-                for i in block:
-                    sig = np.concatenate([[params[k - 1].biases[i]], incoming[:, i],
-                                          outgoing[i, :]])
-                    split.setdefault(_key(sig), []).append(i)
-                refined.extend(split.values())
+                if len(block) == 1:
+                    refined.append(block)  # a neuron alone stays alone
+                    continue
+                signatures = np.column_stack([params[k - 1].biases[block],
+                                              incoming[:, block].T, outgoing[block, :]])
+                refined.extend(_split(block, signatures))
             if len(refined) != len(partitions[k]):
                 partitions[k] = sorted(refined)
                 changed = True

@@ -31,6 +31,10 @@ from .spec import NetworkSpec
 
 Array = NDArray[np.float64]
 Rows = NDArray[np.intp]
+PASS_CELLS = 1_000_000
+"""Observations × neurons a forward pass over many rows holds at once (8 MB a matrix): a
+loss or the outputs of 10,000 rows of a wide network go through in chunks of rows, so
+memory stays bounded; a smaller pass is one chunk, computed exactly as before."""
 
 
 def with_ones(matrix: Array) -> Array:
@@ -96,6 +100,12 @@ class Trace:
     update: tuple[UpdateLayer, ...]  # transitions 0…L−1
     state_before: OptimizerState
     state_after: OptimizerState
+    batch: int | None = None  # the step's observations when `rows` holds only some of them
+
+    @property
+    def sampled(self) -> bool:
+        """Return True when the trace holds only some of its step's observations."""
+        return self.batch is not None
 
     @property
     def new_parameters(self) -> Parameters:
@@ -197,16 +207,27 @@ def trace(
     return Trace(rows, fwd, float(per_obs.sum()), per_obs, pen, bwd, upd, state.copy(), after)
 
 
+def outputs(spec: NetworkSpec, params: Parameters, inputs: Array) -> tuple[Array, Array]:
+    """Return the output layer's z and a for the inputs, `PASS_CELLS` at a time."""
+    step = max(1, PASS_CELLS // sum(spec.layers))  # rows per chunk
+    with np.errstate(over="ignore"):
+        if inputs.shape[0] <= step:
+            last = forward(spec, params, inputs)[-1]
+            return last.z, last.a  # (observations, outputs) each
+        parts = [forward(spec, params, inputs[i : i + step])[-1]
+                 for i in range(0, inputs.shape[0], step)]
+        return np.vstack([p.z for p in parts]), np.vstack([p.a for p in parts])
+
+
 def evaluate(spec: NetworkSpec, params: Parameters, inputs: Array, targets: Array) -> float:
     """Return the loss over the given data (no penalty)."""
+    z, a = outputs(spec, params, inputs)
     with np.errstate(over="ignore"):
-        fwd = forward(spec, params, inputs)
-        return LOSSES[spec.loss].value(fwd[-1].z, fwd[-1].a, targets)
+        return LOSSES[spec.loss].value(z, a, targets)
 
 
 def predict(spec: NetworkSpec, params: Parameters, inputs: Array) -> Array:
     """Return the network's outputs for the inputs."""
-    with np.errstate(over="ignore"):
-        return forward(spec, params, inputs)[-1].a  # (observations, outputs)
+    return outputs(spec, params, inputs)[1]  # (observations, outputs)
 
 

@@ -21,13 +21,13 @@ the layer and quantity.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .activations import ACTIVATIONS
+from .deadlines import Clock
 from .losses import LOSSES
 from .optimizers import (
     OPTIMIZERS,
@@ -43,7 +43,6 @@ from .spec import NetworkSpec
 Array = NDArray[np.float64]
 Rows = NDArray[np.intp]  # row indices of a mini-batch
 CHECKPOINT_EVERY = 64  # steps between divergence checkpoints
-DEADLINE_CHECK_EVERY = 16  # steps between clock reads
 
 
 @dataclass(frozen=True)
@@ -242,9 +241,9 @@ class Trainer:
         step, epoch, cursor = progress.step, progress.epoch, progress.cursor
         full = self.size >= self.n
         order = None if full else epoch_order(self.spec, self.n, epoch)
+        clock = Clock(deadline, self.n / self.size)
         for done in range(iterations):
-            if (done and not done % DEADLINE_CHECK_EVERY and deadline is not None
-                    and time.perf_counter() >= deadline):
+            if done and clock.due(done):
                 break
             if done and not done % CHECKPOINT_EVERY:
                 here = Progress(step, epoch, cursor)

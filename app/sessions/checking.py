@@ -93,6 +93,14 @@ def _slips(trace: Trace, quantity: str, layer: int, right: Array) -> list[tuple[
     return out
 
 
+def _sampled(trace: Trace) -> str:
+    """Return why a trace has fewer rows than its batch ("" when it has them all)."""
+    if trace.batch is None or trace.rows is None:
+        return ""
+    return (f" (this step's batch has {trace.batch:,} observations; its trace, and so the "
+            f"check, holds the first {len(trace.rows):,} of them)")
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The verdict on a learner's matrix."""
@@ -133,8 +141,8 @@ def check(spec: NetworkSpec, trace: Trace, quantity: str, layer: int, values: An
     if submitted.shape != right.shape:
         shapes = f"{right.shape}" + (f" or {alt.shape} (augmented)" if alt is not None else "")
         raise ServiceError(422, "shape_mismatch", f"values has shape {submitted.shape}; "
-                           f"{quantity} at layer {layer} has shape {shapes}", "values",
-                           list(right.shape))
+                           f"{quantity} at layer {layer} has shape {shapes}{_sampled(trace)}",
+                           "values", list(right.shape))
     ok = np.abs(submitted - right) <= tolerance
     first = None
     wrong = np.argwhere(~ok)

@@ -44,7 +44,7 @@ from app.engine.trace import Trace, evaluate, predict, trace
 from app.engine.train import Progress, next_rows
 from app.settings import Settings
 
-from . import building, checking, csvdata, documents, history, training
+from . import building, checking, costs, csvdata, documents, history, training
 from .cache import SessionCache, working_copy
 from .errors import ServiceError, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads, unsaved
@@ -61,7 +61,6 @@ ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 SWEEP_EVERY = 200  # creations between sweeps of expired sessions
 UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
 COALESCE_SECONDS = 1.0  # training requests this close together share one undo entry
-GRADCHECK_PARAMETERS = 500  # parameters the diagnostics' gradient check samples
 QUICK_MICROSECONDS = 1000  # a step estimated to train this long may run on the event loop
 T = TypeVar("T")
 
@@ -74,6 +73,7 @@ class DiagnosticsReport:
     symmetry: tuple[LayerSymmetry, ...]
     activity: tuple[LayerActivity, ...]
     gradients: tuple[LayerGradient, ...]
+    trace: Trace  # the step they were taken from (its first rows, on a large batch)
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,8 @@ class SessionService:
         self.settings = settings
         self._created = 0
         self._cache = SessionCache(settings.session_cache_mb * 1024 * 1024)
+        self.costs = costs.Costs(settings)  # what a read may compute and send
+        self._warm = False  # a long step started the training pool's workers
         self._training = threading.BoundedSemaphore(settings.max_training)
         self._inline: InlineStore | None = (
             cast("InlineStore", store) if getattr(store, "inline", False) else None)
@@ -535,7 +537,8 @@ class SessionService:
 
     def step(self, session_id: str, iterations: int, if_match: int | None = None) -> StepOutcome:
         """Train `iterations` updates, within the per-request time budget."""
-        return self._step(session_id, iterations, if_match, self.settings.step_time_budget,
+        return self._step(session_id, iterations, if_match,
+                          time.monotonic() + self.settings.step_time_budget,
                           train_label(iterations))
 
     def allowed_iterations(self, s: Session) -> int:
@@ -667,26 +670,37 @@ class SessionService:
         gap = float(np.max(np.abs(outputs - s.targets)))
         return gap if math.isfinite(gap) else math.inf
 
-    def _step(self, session_id: str, iterations: int, if_match: int | None, budget: float,
+    def _step(self, session_id: str, iterations: int, if_match: int | None, deadline: float,
               label: str) -> StepOutcome:
         result: dict[str, Any] = {"run": 0, "truncated": False}
         session = self._mutate(
-            session_id, lambda s: self._step_change(s, iterations, result, budget), if_match,
-            label=label)
+            session_id, lambda s: self._step_change(s, iterations, result, deadline),
+            if_match, label=label)
         return StepOutcome(session, result["run"], result["truncated"])
 
     def _step_change(self, s: Session, iterations: int, result: dict[str, Any],
-                     budget: float) -> None:
-        """Train the session (under its lock): inline, or in a worker process when long."""
+                     deadline: float) -> None:
+        """Train the session (under its lock) until `deadline` (`time.monotonic`, the
+        request's end less what it does after training): inline, or in a worker process
+        when long."""
         self.check_iterations(s, iterations)
         if s.status == "diverged":
             return  # training stays stopped until an edit, reset or re-initialise
         long = iterations * s.inputs.shape[0] * s.spec.parameter_count() > 5e6
-        if long and not self._training.acquire(timeout=self.settings.step_time_budget):
+        if long and not self._training.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise ServiceError(503, "busy", "Too many sessions are training right now; "
                                "try again in a moment.", None, self.settings.max_training)
         try:
-            self._train(s, iterations, result, budget, offload=long)
+            if long and not self._warm:  # the pool's first worker starts on the clock too
+                training.train(s.spec, s.inputs[:1], s.targets[:1], s.parameters, s.state,
+                               s.progress, 0, 0.0, True, self.settings.max_training)
+                self._warm = True
+            seconds = costs.training_seconds(deadline, self.settings.step_time_budget,
+                                             iteration_microseconds(s) / 1e6)
+            if seconds is None:  # the budget went on waiting: nothing trained, and it says so
+                result["truncated"] = True
+                return
+            self._train(s, iterations, result, seconds, offload=long)
         finally:
             if long:
                 self._training.release()
@@ -695,16 +709,18 @@ class SessionService:
                          if_match: int | None = None) -> StepOutcome:
         """`step` for the event loop: a quick step (`quick`) runs on the loop from lock to
         commit (`_train_async`); anything else runs `step` in a thread."""
-        budget = self.settings.step_time_budget
+        deadline = time.monotonic() + self.settings.step_time_budget
         return await self._train_async(
             session_id, if_match, train_label(iterations), lambda s: quick(s, iterations),
-            lambda s, result: self._step_change(s, iterations, result, budget),
-            lambda: self.step(session_id, iterations, if_match))
+            lambda s, result: self._step_change(s, iterations, result, deadline),
+            lambda: self._step(session_id, iterations, if_match, deadline,
+                               train_label(iterations)))
 
     def _train(self, s: Session, iterations: int, result: dict[str, Any],
                budget: float | None = None, offload: bool = False) -> None:
         run = training.train(s.spec, s.inputs, s.targets, s.parameters, s.state, s.progress,
-                             iterations, budget or self.settings.step_time_budget, offload,
+                             iterations, self.settings.step_time_budget if budget is None
+                             else budget, offload,
                              self.settings.max_training)
         s.parameters, s.state, s.progress = run.parameters, run.state, run.progress
         s.history_steps, s.history_losses = history.append(
@@ -721,16 +737,19 @@ class SessionService:
 
     # ------------------------------------------------------------------ reading
     def trace_of(self, s: Session, observations: list[int] | None = None) -> Trace:
-        """Return the step the current parameters would take (on the next batch)."""
+        """Return the step the current parameters would take (on the next batch): over its
+        first `Costs.trace_rows` observations when the batch has more (`Trace.batch`)."""
         n = s.inputs.shape[0]
         if observations is not None:
             bad = [i for i in observations if not 0 <= i < n]
             if bad or not observations:
                 raise ServiceError(422, "invalid", f"observations must be indices 0…{n - 1}",
                                    "observations", n - 1)
+            self.costs.check_observations(s.spec, len(observations))
             chosen: NDArray[np.intp] | None = np.asarray(observations, dtype=np.intp)
+            shown = None
         else:
-            chosen = next_rows(s.spec, n, s.progress)
+            chosen, shown = self.costs.sample(s.spec, next_rows(s.spec, n, s.progress), n)
         # Remembered on the session, by the very objects it was computed from (replaced,
         # never changed, by every edit and step): an edit's refresh, the page it renders,
         # its diagnostics and a GET of the trace share one computation.
@@ -741,6 +760,8 @@ class SessionService:
             remembered: Trace = kept[1]
             return remembered
         tr = trace(s.spec, s.parameters, s.inputs, s.targets, s.state, chosen)
+        if shown is not None and shown.partial:
+            tr = replace(tr, batch=shown.total)
         rows = n if chosen is None else len(chosen)
         if rows * sum(s.spec.layers) * TRACE_FLOATS_PER_CELL <= DERIVED_FLOATS:
             if len(s.derived) >= DERIVED_TRACES:
@@ -837,9 +858,11 @@ class SessionService:
         tr = self.trace_of(s)
         x = s.inputs if tr.rows is None else s.inputs[tr.rows]
         y = s.targets if tr.rows is None else s.targets[tr.rows]
-        return DiagnosticsReport(
-            gradient_check(s.spec, s.parameters, x, y, tr, max_parameters=GRADCHECK_PARAMETERS),
-            symmetry_groups(s.spec, s.parameters), activity(tr), gradient_norms(tr))
+        check = gradient_check(s.spec, s.parameters, x, y, tr,
+                               max_parameters=self.costs.gradcheck_parameters(),
+                               max_macs=costs.GRADCHECK_MACS, seed=costs.GRADCHECK_SEED)
+        return DiagnosticsReport(check, symmetry_groups(s.spec, s.parameters), activity(tr),
+                                 gradient_norms(tr), tr)
 
     def check(self, s: Session, quantity: str, layer: int, values: Any,
               tolerance: float | None = None) -> checking.CheckResult:

@@ -28,6 +28,7 @@ from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
 from app.engine.params import parameters_equal
 from app.engine.phases import StepperView, view
 from app.engine.trace import forward
+from app.sessions import costs
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -96,6 +97,8 @@ def basics(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> 
         "recipe": recipes.to_query(s, []) if recipes.shareable(s) else None,
         "panels": recipes.PANELS, "tabs": views.tabs_of(s, prefs),
         "small": s.problem is None, "fit_tolerance": output.FIT_TOLERANCE,
+        "table_rows": service.costs.table_rows(s.spec.layers[0] + s.spec.layers[-1]),
+        "typed_cells": costs.TYPED_CELLS, "trace_cells": costs.TRACE_CELLS,
     }
 
 
@@ -123,8 +126,8 @@ def build(service: SessionService, s: Session, prefs: Prefs, base_url: str = "",
                                          s.parameters, values, ctx["symmetry"],
                                          prefs.observation, features)
     if "outputs" in wanted and s.problem is None:
-        ctx["output_rows"] = output.rows(s, prefs)
-        ctx["misfit"] = service.misfit(s)
+        ctx["output_rows"] = output.rows(s, prefs, ctx["table_rows"])
+        ctx["misfit"], ctx["misfit_rows"] = output.misfit(s)
     if "curve" in wanted:
         ctx["curve"] = curve_json(service, s, prefs)
     if wanted & {"layers", "updates", "diagnostics", "distributions"}:

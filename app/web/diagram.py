@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from app.engine.activations import ACTIVATIONS
 from app.engine.diagnostics import LayerSymmetry
 from app.engine.params import Parameters
+from app.sessions.costs import DIAGRAM_NEURONS
 
 from .format import colour, ink, num, sub, sup
 
@@ -137,6 +138,7 @@ class Diagram:
     edges: list[Edge]
     columns: list[tuple[float, str]]  # x and caption of each layer
     radius: float
+    cut: str = ""  # what it leaves out of a wide network ("" when it draws every neuron)
 
 
 def _rings(symmetry: tuple[LayerSymmetry, ...]) -> dict[tuple[int, int], str]:
@@ -151,6 +153,42 @@ def _rings(symmetry: tuple[LayerSymmetry, ...]) -> dict[tuple[int, int], str]:
     return rings
 
 
+def drawn(layers: tuple[int, ...]) -> list[int]:
+    """Return how many neurons of each layer the diagram draws: the first DIAGRAM_NEURONS."""
+    return [min(n, DIAGRAM_NEURONS) for n in layers]
+
+
+def shown_weight_tones(params: Parameters, counts: list[int]) -> list[int]:
+    """Return the tones of the weights drawn (between the neurons drawn), transition by
+    transition, row by row, scaled by the largest weight of the network."""
+    if all(t.weights.shape == (counts[l], counts[l + 1]) for l, t in enumerate(params)):
+        return weight_tones(params)
+    scale = largest([t.weights for t in params])
+    parts = [t.weights[: counts[l], : counts[l + 1]].ravel() for l, t in enumerate(params)]
+    return tones(np.concatenate(parts), scale)
+
+
+def shown_bias_tones(params: Parameters, counts: list[int]) -> list[int]:
+    """Return the tones of the biases drawn, layer 1 to L, scaled by the largest bias."""
+    if all(t.biases.size == counts[l + 1] for l, t in enumerate(params)):
+        return bias_tones(params)
+    scale = largest([t.biases for t in params])
+    return tones(np.concatenate([t.biases[: counts[l + 1]] for l, t in enumerate(params)]),
+                 scale)
+
+
+def cut_note(layers: tuple[int, ...]) -> str:
+    """Return what the diagram leaves out ("" when it draws every neuron)."""
+    counts = drawn(layers)
+    cut = [f"{counts[l]:,} of layer {l}'s {n:,}" for l, n in enumerate(layers)
+           if counts[l] < n]
+    if not cut:
+        return ""
+    return (f"The diagram draws the first {DIAGRAM_NEURONS} neurons of a layer and the "
+            f"weights between them: showing {'; '.join(cut)} neurons. Every number is in the "
+            "deep views and the JSON API.")
+
+
 def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Parameters,
             values: list[Array], symmetry: tuple[LayerSymmetry, ...], observation: int,
             features: list[str] | None = None) -> Diagram:
@@ -161,20 +199,22 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
     hidden and output nodes show their maps.
     """
     pictures = features is not None
-    radius = (19.0 if pictures else 17.0) if max(layers) <= 12 else 10.0
-    gap = max(2.6 * radius, min(96.0, 560.0 / max(layers)))  # small nets: room to read
-    height = max(layers) * gap + 40
+    counts = drawn(layers)  # a wide layer draws its first neurons only
+    tall = max(counts)
+    radius = (19.0 if pictures else 17.0) if tall <= 12 else 10.0
+    gap = max(2.6 * radius, min(96.0, 560.0 / tall))  # small nets: room to read
+    height = tall * gap + 40
     width = max(520.0, 150.0 * len(layers))
     xs = [round(44 + i * (width - 88) / (len(layers) - 1), 1) for i in range(len(layers))]
 
     def y(layer: int, i: int) -> float:
-        return round(30 + (height - 40) / 2 + (i - (layers[layer] - 1) / 2) * gap, 1)
+        return round(30 + (height - 40) / 2 + (i - (counts[layer] - 1) / 2) * gap, 1)
 
     rings = _rings(symmetry)
-    node_q, bias_q = node_tones(values, activations), bias_tones(params)
+    node_q, bias_q = node_tones(values, activations), shown_bias_tones(params, counts)
     nodes, b = [], 0
     for l, row in enumerate(values):
-        for i, v in enumerate(row.tolist()):
+        for i, v in enumerate(row[: counts[l]].tolist()):
             name = f"{sub(observation)}a{sup(l)}{sub(i)}"
             bias_tone = bias_title = None
             if l:
@@ -186,15 +226,18 @@ def diagram(layers: tuple[int, ...], activations: tuple[str, ...], params: Param
             nodes.append(Node(l, i, xs[l], y(l, i), node_q[l][i], num(v, 3), f"{name} = {v!r}",
                               bias_tone, bias_title, rings.get((l, i)), picture,
                               features[i] if features is not None and l == 0 else None))
-    edges, w = [], weight_tones(params)
+    edges, w = [], shown_weight_tones(params, counts)
     k = 0
     for l, t in enumerate(params):
         x1, x2 = xs[l] + radius, xs[l + 1] - radius
-        for i, wrow in enumerate(t.weights.tolist()):
+        for i, wrow in enumerate(t.weights[: counts[l], : counts[l + 1]].tolist()):
             for j, value in enumerate(wrow):
                 edges.append(Edge(l, i, j, x1, y(l, i), x2, y(l + 1, j), w[k],
                                   f"w{sup(l)}{sub(i)},{sub(j)} = {value!r}"))
                 k += 1
     captions = ["inputs"] + [f"{'output' if l == len(layers) - 1 else 'hidden'} · "
                              f"{activations[l - 1]}" for l in range(1, len(layers))]
-    return Diagram(width, height, nodes, edges, list(zip(xs, captions, strict=True)), radius)
+    captions = [c + (f" · {counts[l]} of {n:,}" if counts[l] < n else "")
+                for l, (c, n) in enumerate(zip(captions, layers, strict=True))]
+    return Diagram(width, height, nodes, edges, list(zip(xs, captions, strict=True)), radius,
+                   cut_note(layers))

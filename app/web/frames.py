@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.engine.trace import forward
+from app.engine.trace import forward, predict
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -25,6 +25,7 @@ from .format import num, nums
 from .preferences import Prefs
 
 Array = NDArray[np.float64]
+WHOLE_PASS_CELLS = 200_000  # rows × neurons of a table a frame runs in one forward pass
 
 
 def status_text(s: Session) -> str:
@@ -46,23 +47,31 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
     d = prefs.decimals
     obs = min(prefs.observation, s.inputs.shape[0] - 1)
     small = s.problem is None
-    rows = s.inputs if small else s.inputs[obs : obs + 1]  # small tables: every row, once
+    # a small table: every row in one pass (the outputs and the misfit come with it);
+    # else the observation shown alone, and the outputs from the chunked `predict`
+    whole = small and s.inputs.shape[0] * sum(s.spec.layers) <= WHOLE_PASS_CELLS
+    rows = s.inputs if whole else s.inputs[obs : obs + 1]
     layers = [rows] + [f.a for f in forward(s.spec, s.parameters, rows)]
-    at = obs if small else 0
+    at = obs if whole else 0
     values = [a[at] for a in layers]  # the observation shown, layer by layer
     tones = diagram.node_tones(values, s.spec.transition_activations)
+    counts = diagram.drawn(s.spec.layers)  # the neurons and weights the page draws
     out: dict[str, Any] = {
         "v": s.version, "playing": s.playing, "step": s.progress.step,
         "text": {"step": str(s.progress.step), "epoch": str(s.progress.epoch),
                  "loss": num(s.loss, d), "status": status_text(s)},
         "nodes": [[q, num(v, 3)] for l in range(1, len(values))
-                  for q, v in zip(tones[l], values[l].tolist(), strict=True)],
-        "biases": diagram.bias_tones(s.parameters),
-        "edges": diagram.weight_tones(s.parameters),
+                  for q, v in zip(tones[l][: counts[l]], values[l][: counts[l]].tolist(),
+                                  strict=True)],
+        "biases": diagram.shown_bias_tones(s.parameters, counts),
+        "edges": diagram.shown_weight_tones(s.parameters, counts),
         "train": _last(s.history_steps, s.history_losses),
     }
     if small:
-        _outputs(service, s, prefs, layers[-1], out)
+        outputs = layers[-1] if whole else predict(  # the rows the misfit and table show
+            s.spec, s.parameters, s.inputs[: max(output.misfit_rows(s), _table_rows(
+                service, s, prefs))])
+        _outputs(service, s, prefs, outputs, out)
     else:
         _plane(service, s, prefs, out)
     return out
@@ -71,13 +80,20 @@ def frame(service: SessionService, s: Session, prefs: Prefs) -> dict[str, Any]:
 def _outputs(service: SessionService, s: Session, prefs: Prefs, outputs: Array,
              out: dict[str, Any]) -> None:
     """Add the outputs table's cells and the largest |a − y| to a frame."""
-    shown = outputs if prefs.show_all else outputs[: output.OUTPUT_ROWS]  # (rows, outputs)
+    shown = outputs[: _table_rows(service, s, prefs)]  # (rows, outputs): the page's table
     values = shown.ravel().tolist()
     out["out"] = [[text, v if math.isfinite(v) else None]
                   for text, v in zip(nums(shown, prefs.decimals), values, strict=True)]
-    misfit = service.misfit(s, outputs)
+    misfit, _ = output.misfit(s, outputs)
     out["text"]["misfit"] = num(misfit, 4)
     out["fitted"] = misfit <= output.FIT_TOLERANCE
+
+
+def _table_rows(service: SessionService, s: Session, prefs: Prefs) -> int:
+    """Return the rows the outputs table of the page shows."""
+    if prefs.show_all:
+        return service.costs.table_rows(s.spec.layers[0] + s.spec.layers[-1])
+    return output.OUTPUT_ROWS
 
 
 def _plane(service: SessionService, s: Session, prefs: Prefs, out: dict[str, Any]) -> None:

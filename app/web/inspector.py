@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from app.engine.activations import ACTIVATIONS
 from app.engine.trace import Trace
+from app.sessions import costs
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 
@@ -31,6 +32,7 @@ from .templating import environment
 router = APIRouter(include_in_schema=False)
 Array = NDArray[np.float64]
 TERMS = 8  # terms of a sum written out before "…"
+TERMS_SHOWN = costs.TERMS_SHOWN  # incoming weights listed for a neuron (a wide layer has 1024)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ def neuron(s: Session, tr: Trace, own: Trace, obs: int, layer: int, i: int, d: i
     f, b = own.forward[layer - 1], own.backward_for(layer)
     t = layer - 1
     a_prev, w = f.input[at], s.parameters[t].weights[:, i]
-    terms = [f"{num(float(a_prev[j]), d)}·{num(float(w[j]), d)}" for j in range(w.size)]
+    terms = [f"{num(float(a_prev[j]), d)}·{num(float(w[j]), d)}"
+             for j in range(min(w.size, TERMS + 1))]  # `_sum` writes TERMS, then "…"
+    listed = min(w.size, TERMS_SHOWN)
     act = ACTIVATIONS[f.activation]
     return {
         "kind": "neuron", "activation": f.activation, "formula": act.formula,
@@ -90,7 +94,8 @@ def neuron(s: Session, tr: Trace, own: Trace, obs: int, layer: int, i: int, d: i
         "da_dz": None if b.da_dz is None else float(b.da_dz[at, i]),
         "delta": float(b.delta[at, i]), "combined": b.combined,
         "bias": num(float(s.parameters[t].biases[i]), d), "sum": _sum(terms),
-        "incoming": [_parameter(tr, "weights", t, j, i) for j in range(w.size)],
+        "incoming": [_parameter(tr, "weights", t, j, i) for j in range(listed)],
+        "incoming_total": w.size,
         "bias_parameter": _parameter(tr, "biases", t, 0, i),
         "in_batch": own is tr,
     }
@@ -101,10 +106,10 @@ def weight(s: Session, tr: Trace, t: int, j: int, i: int, d: int) -> dict[str, A
     f, b = tr.forward[t], tr.backward_for(t + 1)
     rows = list(range(s.inputs.shape[0])) if tr.rows is None else [int(r) for r in tr.rows]
     terms = [f"{num(float(f.input[k, j]), d)}·{num(float(b.delta[k, i]), d)}"
-             for k in range(len(rows))]
+             for k in range(min(len(rows), TERMS + 1))]
     return {"kind": "weight", "parameter": _parameter(tr, "weights", t, j, i),
             "loss_gradient": float(b.grad_weights[j, i]), "sum": _sum(terms),
-            "rows": rows}
+            "rows": rows, "batch": tr.batch}
 
 
 def marks(kind: str, layer: int, i: int, t: int, j: int, prefs: Prefs

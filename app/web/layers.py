@@ -13,6 +13,7 @@ from functools import cached_property
 from app.engine.activations import ACTIVATIONS
 from app.engine.losses import LOSSES
 from app.engine.trace import ForwardLayer, Trace, UpdateLayer, with_ones
+from app.sessions.costs import MATRIX_CELLS
 from app.sessions.model import Session
 
 from . import matrices
@@ -98,12 +99,14 @@ class LayerMatrices:
 
     @cached_property
     def prev_aug_t(self) -> matrices.Grid | None:
-        """[1 | a^(l−1)]ᵀ for the question's table; None when there are too many rows."""
+        """[1 | a^(l−1)]ᵀ for the question's table; None when it would be too large (more
+        than PRODUCT_ROWS observations, or more cells than a matrix shows)."""
         obs, l = self._obs, self.layer
-        if len(obs) > PRODUCT_ROWS:
-            return None
+        fan_in, fan_out = self._f.input.shape[1], self._f.z.shape[1]
+        if (len(obs) > PRODUCT_ROWS or (fan_in + 1) * len(obs) > MATRIX_CELLS
+                or fan_out > matrices.MATRIX_COLUMNS):
+            return None  # the table would be cut short: the gradient is shown alone
         above = [f"{sub(o)}a{sup(l - 1)}" for o in obs]  # column c's observation and layer
-        fan_in = self._f.input.shape[1]
         names = ["1"] * len(obs) + [a + sub(i) for i in range(fan_in) for a in above]
         return matrices.grid(
             f"prevT-{l}", f"[1 | a{sup(l - 1)}]ᵀ", "previous activation, with ones, "

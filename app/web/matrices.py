@@ -3,7 +3,9 @@
 A `Grid` is what the `matrix` macro renders: row and column headers, cells coloured on
 the shared diverging palette, each cell's hover title giving its name in the origin's
 notation and its exact float64 value. Large matrices show their first rows until the
-viewer asks for all of them. Copy formats (NumPy, CSV, LaTeX) come from the same numbers.
+viewer asks for all of them, and never more than `costs.MATRIX_CELLS` cells (the first
+rows and columns, with a note): a wide network's 1024 × 200 weights would be 30 MB of
+HTML. Copy formats (NumPy, CSV, LaTeX) give the whole matrix, from the same numbers.
 
 A grid's numbers and colours are computed for the whole matrix at once (NumPy, then one
 formatting pass); the template only writes them out.
@@ -18,10 +20,13 @@ from functools import cached_property, lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from app.sessions.costs import MATRIX_CELLS
+
 from .format import colours, num, nums, scale_of, sub, sup
 
 Array = NDArray[np.float64]
 PREVIEW_ROWS = 8  # rows shown before "show all"
+MATRIX_COLUMNS = 60  # columns a matrix shows at most (then rows up to MATRIX_CELLS)
 MEMO_CELLS = 256  # grids up to this many shown cells have their colours remembered
 TINT = 1.75  # a cell's colour is its value over TINT × the matrix's largest magnitude
 Cell = tuple[str, str, str, str]  # background, text colour, hover title, the number shown
@@ -44,6 +49,23 @@ class Grid:
     hidden_rows: int  # rows not shown (0 when complete)
     decimals: int  # shown on the cells
     highlight: bool = False
+    hidden_cols: int = 0  # columns not shown (a matrix over MATRIX_CELLS)
+    capped: bool = False  # rows are hidden by the cap, not only until "show all"
+
+    @property
+    def width(self) -> int:
+        """Return the columns shown."""
+        return self.shape[1] - self.hidden_cols
+
+    @property
+    def note(self) -> str:
+        """Return what the grid leaves out, e.g. "showing 40 of 1,024 rows × 60 of 200
+        columns" ("" when it shows every cell, or only waits for "show all")."""
+        if not (self.capped or self.hidden_cols):
+            return ""
+        rows, cols = self.shape
+        return (f"showing {rows - self.hidden_rows:,} of {rows:,} rows × {self.width:,} of "
+                f"{cols:,} columns (at most {MATRIX_CELLS:,} cells a matrix; copy it whole)")
 
     @cached_property
     def texts(self) -> list[str]:
@@ -52,7 +74,7 @@ class Grid:
 
     def cells(self, r: int) -> list[Cell]:
         """Return the cells of shown row r."""
-        w = self.shape[1]
+        w = self.width
         row = slice(r * w, (r + 1) * w)
         return [(bg, fg, f"{name} = {value!r}", text) for bg, fg, name, value, text in
                 zip(self.backgrounds[row], self.foregrounds[row], self.names[row],
@@ -70,17 +92,24 @@ Namer = Callable[[int], list[str]]  # rows shown → each cell's name, row-major
 def grid(key: str, title: str, caption: str, m: Array, decimals: int, *,
          row_labels: list[str], col_labels: list[str], namer: Namer,
          show_all: bool = False, highlight: bool = False) -> Grid:
-    """Return a Grid of matrix m (2-D) with the given labels and cell names."""
+    """Return a Grid of matrix m (2-D) with the given labels and cell names (`namer`
+    names every column of the rows shown; the grid keeps those of the columns shown)."""
     m = np.atleast_2d(m).astype(np.float64, copy=False)
-    limit = m.shape[0] if show_all else min(m.shape[0], PREVIEW_ROWS)
-    shown = np.ascontiguousarray(m[:limit])  # (limit, columns)
+    rows, cols = m.shape
+    width = min(cols, MATRIX_COLUMNS)
+    wanted = rows if show_all else min(rows, PREVIEW_ROWS)
+    limit = min(wanted, max(1, MATRIX_CELLS // max(1, width)))
+    shown = np.ascontiguousarray(m[:limit, :width])  # (limit, width)
     scale = scale_of(m) * TINT  # the largest cell at a 4/7 tint: numbers stay readable
     if shown.size <= MEMO_CELLS:
         cells = _cells(shown.tobytes(), shown.shape, scale)
     else:
         cells = _format(shown, scale)
-    return Grid(key, title, caption, col_labels, row_labels[:limit], namer(limit), *cells,
-                m.shape, m.shape[0] - limit, decimals, highlight)
+    names = namer(limit)
+    if width < cols:
+        names = [names[r * cols + c] for r in range(limit) for c in range(width)]
+    return Grid(key, title, caption, col_labels[:width], row_labels[:limit], names, *cells,
+                m.shape, rows - limit, decimals, highlight, cols - width, limit < wanted)
 
 
 Cells = tuple[list[float], list[str], list[str]]  # values, colours, inks
@@ -151,19 +180,19 @@ def _weight_grid(key: str, symbol: str, transition: int, weights: Array, biases:
     tag = "" if symbol == "w" else symbol  # w¹₀,₀, or e.g. Δw¹₀,₀
     ends = [sub(j) for j in range(fan_out)]
     bias = f"b{sup(t)}" if symbol == "w" else f"{tag} of b{sup(t)}"
-    names = [[bias + e for e in ends]] if biases is not None else []  # (1 +) fan_in × fan_out
-    starts = [f"{tag}w{sup(t)}{sub(i)}," for i in range(fan_in)]
-    names += [[start + e for e in ends] for start in starts]
+    starts = ([bias] if biases is not None else []) + [
+        f"{tag}w{sup(t)}{sub(i)}," for i in range(fan_in)]  # each row's name, (1 +) fan_in
     rows_in = (["b"] if biases is not None else []) + [f"from {i}" for i in range(fan_in)]
     cols_out = [f"to {j}" for j in range(fan_out)]
-    if transpose:
-        flipped = [list(column) for column in zip(*names, strict=True)]
+    if transpose:  # row j: the weights into neuron j, from every input (names built for
+        # the rows shown only: a wide matrix has hundreds of thousands)
         return grid(key, f"({symbol}{sup(t)})ᵀ", caption, m.T, decimals,
                     row_labels=cols_out, col_labels=rows_in,
-                    namer=lambda _: [n for row in flipped for n in row], show_all=True,
-                    highlight=highlight)
+                    namer=lambda limit: [start + e for e in ends[:limit] for start in starts],
+                    show_all=True, highlight=highlight)
     return grid(key, f"{symbol}{sup(t)}", caption, m, decimals, row_labels=rows_in,
-                col_labels=cols_out, namer=lambda _: [n for row in names for n in row],
+                col_labels=cols_out,
+                namer=lambda limit: [start + e for start in starts[:limit] for e in ends],
                 show_all=True, highlight=highlight)
 
 

@@ -12,6 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from app.sessions.errors import ServiceError
+from app.sessions.model import Session
+from app.sessions.service import SessionService
 
 from . import context, forms, gallery, plane, recipes
 from .panels import (
@@ -193,17 +195,23 @@ def compare_step(a: str, b: str, request: Request, service: Service,
 @router.post("/import")
 async def import_upload(request: Request, service: Service,
                         file: Annotated[UploadFile, File()]) -> Response:
-    """Create a session from an uploaded JSON export."""
+    """Create a session from an uploaded JSON export (read, parsed and imported off the
+    event loop: a document may be 16 MB)."""
     try:
         raw = await file.read()
-        try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ServiceError(422, "invalid", "the file is not JSON: choose a file made by "
-                               "Export JSON.", "import") from None
-        if not isinstance(doc, dict):
-            raise ServiceError(422, "invalid", "not an exported session.", "import")
-        s = await run_in_threadpool(service.import_document, doc)
+        s = await run_in_threadpool(_import, service, raw)
     except ServiceError as err:
         return error_html(err, "import")
     return redirect_to(request, f"/s/{s.id}")
+
+
+def _import(service: SessionService, raw: bytes) -> Session:
+    """Parse an uploaded export and create its session."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ServiceError(422, "invalid", "the file is not JSON: choose a file made by "
+                           "Export JSON.", "import") from None
+    if not isinstance(doc, dict):
+        raise ServiceError(422, "invalid", "not an exported session.", "import")
+    return service.import_document(doc)

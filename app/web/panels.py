@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app.paced import Paced
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -32,6 +33,12 @@ async def session_service(request: Request) -> SessionService:
 
 
 Service = Annotated[SessionService, Depends(session_service)]
+
+
+class PacedPage(Paced, HTMLResponse):
+    """A page or fragment, a large one sent in pieces (`app.paced`)."""
+
+
 EVERY = ("controls", "data", "network", "output", "view")
 RESULTS = ("controls", "network", "output", "view")  # what training and phases change
 KNOWN_SLOTS = {"init.seed", "init.bias", "init.value", "init.gain", "init.low", "init.high",
@@ -84,7 +91,7 @@ def render_page(request: Request, service: SessionService, s: Session,
     ctx = context.build(service, s, prefs, base_url(request))
     html = environment().get_template("session/page.html").render(
         **ctx, title=s.title or "Network", oob=False)
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return PacedPage(html, headers={"Cache-Control": "no-store"})
 
 
 def render_parts(request: Request, service: SessionService, s: Session, prefs: Prefs,
@@ -96,7 +103,7 @@ def render_parts(request: Request, service: SessionService, s: Session, prefs: P
     env = environment()
     html = "".join(env.get_template(f"session/{part}.html").render(**ctx, oob=oob)
                    for part in parts)
-    return HTMLResponse(html + notes, status_code=status)
+    return PacedPage(html + notes, status_code=status)
 
 
 def notes(*, toast: str = "", error: str = "", slot: str = "", tone: str = "") -> str:

@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from app.engine.datasets import DATASETS, FEATURES, RADIUS, DatasetSpec, generate
-from app.engine.maps import input_maps, neuron_maps
+from app.engine.maps import input_maps, maps_at, neuron_maps, output_map, plane
+from app.sessions import costs
 from app.sessions.model import Problem, Session
 
 from .format import NEGATIVE, POSITIVE, ZERO
@@ -108,9 +109,23 @@ def class_png(probabilities: Array, discrete: bool) -> str:
 
 
 def maps(s: Session) -> list[Array]:
-    """Return every layer's map over the grid: layer l → (RESOLUTION², neurons), float32."""
+    """Return every layer's map over the grid: layer l → (RESOLUTION², neurons), float32.
+
+    A network with more than `costs.MAP_CELLS` grid points × neurons gets its hidden
+    layers' maps at the tiles' TILE² points only (all a tile shows) and the output's over
+    the whole grid, a chunk of points at a time.
+    """
     assert s.problem is not None
-    return neuron_maps(s.spec, s.parameters, features_of(s.problem), RESOLUTION, np.float32)
+    features, neurons = features_of(s.problem), sum(s.spec.layers[1:])
+    if RESOLUTION * RESOLUTION * neurons <= costs.MAP_CELLS:
+        return neuron_maps(s.spec, s.parameters, features, RESOLUTION, np.float32)
+    first = STRIDE // 2
+    points = plane(RESOLUTION)[1].reshape(RESOLUTION, RESOLUTION, 2)[first::STRIDE,
+                                                                        first::STRIDE]
+    coarse = maps_at(s.spec, s.parameters, features, points.reshape(-1, 2), np.float32)
+    out = output_map(s.spec, s.parameters, features, RESOLUTION,
+                     max(RESOLUTION, costs.MAP_CELLS // neurons), np.float32)
+    return [*coarse[:-1], out]
 
 
 def features_of(problem: Problem) -> list[str]:
@@ -145,12 +160,16 @@ def hidden_tiles(s: Session, layers: list[Array]) -> str | None:
     if not hidden:
         return None
     acts = s.spec.transition_activations
-    width = max(m.shape[1] for m in hidden)
+    width = min(max(m.shape[1] for m in hidden), costs.DIAGRAM_NEURONS)  # the drawn ones
     sheet = np.zeros((TILE * len(hidden), TILE * width))  # unused tiles: white (0)
     first = STRIDE // 2
     for l, layer in enumerate(hidden):
-        n = layer.shape[1]
-        grid = layer.reshape(RESOLUTION, RESOLUTION, n)[first::STRIDE, first::STRIDE, :]
+        n = min(layer.shape[1], width)
+        if layer.shape[0] == TILE * TILE:  # computed at the tiles' points only (`maps`)
+            grid = layer[:, :n].reshape(TILE, TILE, n)
+        else:
+            grid = layer[:, :n].reshape(RESOLUTION, RESOLUTION, n)[first::STRIDE,
+                                                                    first::STRIDE, :]
         tiles = signed(grid.astype(np.float64), acts[l], axis=(0, 1))  # (TILE, TILE, n)
         sheet[l * TILE:(l + 1) * TILE, : n * TILE] = tiles.transpose(0, 2, 1).reshape(
             TILE, n * TILE)
@@ -246,7 +265,8 @@ def plane_context(s: Session, layers: list[Array], show_test: bool,
         **data_context(p),
         "output": output_picture(s, layers, discrete), "tiles": hidden_tiles(s, layers),
         "size": SIZE, "tile": TILE, "tile_rows": tiled(s),
-        "tile_cols": max(s.spec.layers[1 : tiled(s) + 1], default=1),
+        "tile_cols": min(max(s.spec.layers[1 : tiled(s) + 1], default=1),
+                         costs.DIAGRAM_NEURONS),
         "train": _points(p.plane_train, s.targets, kind),
         "test": _points(p.plane_test, p.test_targets, kind) if show_test else [],
         "legend": legend(s), "radius": RADIUS,

@@ -17,7 +17,7 @@ from app.sessions.service import SessionService
 
 from . import forms, matrices
 from .format import num
-from .panels import Fields, Service, error_html, request_prefs
+from .panels import Fields, PacedPage, Service, error_html, request_prefs
 from .preferences import Prefs
 from .templating import environment
 
@@ -62,7 +62,7 @@ def copy_matrix(session_id: str, key: str, fmt: str, request: Request,
     text = {"numpy": lambda: "import numpy as np\n" + matrices.as_numpy(m, name),
             "csv": lambda: matrices.as_csv(m),
             "latex": lambda: matrices.as_latex(m, prefs.decimals)}[fmt]()
-    return HTMLResponse(environment().get_template("partials/copy_dialog.html").render(
+    return PacedPage(environment().get_template("partials/copy_dialog.html").render(
         key=key, fmt=fmt, text=text))
 
 

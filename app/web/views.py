@@ -73,15 +73,18 @@ def diagnostics(service: SessionService, s: Session, tr: Trace, prefs: Prefs
 
 
 def distributions(service: SessionService, s: Session) -> list[dict[str, Any]]:
-    """Return per-layer histograms of the activations and of δ = ∂C/∂n, over all the data."""
-    full = service.trace_of(s, list(range(s.inputs.shape[0])))
+    """Return per-layer histograms of the activations and of δ = ∂C/∂n, over all the data
+    (its first `Costs.trace_rows` observations when it has more: each entry says so)."""
+    n = s.inputs.shape[0]
+    rows = min(n, service.costs.trace_rows(s.spec))
+    full = service.trace_of(s, list(range(rows)))
     out = []
     for f in full.forward:
         bounds = ACTIVATIONS[f.activation].bounds
         delta = full.backward_for(f.layer).delta
         finite = np.abs(delta[np.isfinite(delta)])
         reach = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        out.append({"layer": f.layer, "activation": f.activation,
+        out.append({"layer": f.layer, "activation": f.activation, "rows": rows, "total": n,
                     "a": histograms.histogram(f.a, bounds=bounds),
                     "delta": histograms.histogram(delta, bounds=(-reach, reach))})
     return out

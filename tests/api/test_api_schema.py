@@ -27,9 +27,9 @@ from pydantic import BaseModel
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from app.api.reports import HistoryOut
 from app.api.schemas import (
     CheckOut,
-    HistoryOut,
     PhaseOut,
     SessionPublic,
     StepResult,
