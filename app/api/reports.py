@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class InitOut(BaseModel):
@@ -77,6 +77,8 @@ class DatasetOut(BaseModel):
     """The recipe of a generated 2-D dataset (every field filled in since features came;
     a session saved before may lack some)."""
 
+    model_config = ConfigDict(extra="allow")
+
     name: str | None = None
     points: int | None = None
     noise: float | None = None
@@ -84,7 +86,7 @@ class DatasetOut(BaseModel):
     classes: int | None = None
     test_ratio: float | None = None
     features: list[str] | None = None
-    edited: bool | None = Field(None, description="its data was edited by hand since")
+    # and `edited: true` once its data was edited by hand (passed through, as sent)
 
 
 class DivergenceOut(BaseModel):
