@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette_compress import CompressMiddleware
 
-from app.api import browser_policy, errors, health, ratelimit, sessions, transport
+from app.api import browser_policy, errors, health, ratelimit, sessions, transport, views
 from app.api.limits import BodySizeLimit
 from app.paths import STATIC_DIR
 from app.sessions import training
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = SessionService(store, settings)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(views.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _docs(app)

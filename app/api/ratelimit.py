@@ -52,6 +52,7 @@ CREATING: tuple[tuple[frozenset[str], re.Pattern[str], str | None], ...] = (
     (frozenset({"POST"}), re.compile(r"/api/sessions/[^/]+/fork"), None),
     (frozenset({"POST"}), re.compile(r"/new"), "new"),
     (frozenset({"GET", "POST"}), re.compile(r"/s/[^/]+/copy"), "copy"),
+    (frozenset({"GET"}), re.compile(r"/v/[^/]+/copy"), "copy"),  # a reader's own copy
     (frozenset({"POST"}), re.compile(r"/import"), "import"),
     (frozenset({"POST"}), re.compile(r"/s/[^/]+/compare"), "compare"),
     (frozenset({"GET"}), re.compile(r"/r"), "recipe"),  # a recipe link opens a new session

@@ -249,10 +249,13 @@ class ParametersOut(BaseModel):
     biases: list[float | None]
 
 
-class SessionPublic(BaseModel):
-    """A session as the API shows it."""
+class SessionView(BaseModel):
+    """A session as its view token shows it (`/api/views/{token}`): everything but the id."""
 
-    id: str
+    view_token: str | None = Field(description="the read-only name of the session: "
+                                   "/v/{view_token} is its page, /api/views/{view_token} its "
+                                   "reads; it cannot write (null only while the store is full "
+                                   "and the session has no token yet)")
     version: int
     title: str
     example: str | None
@@ -275,6 +278,12 @@ class SessionPublic(BaseModel):
     test_loss: float | None = None
     accuracy: float | None = None
     test_accuracy: float | None = None
+
+
+class SessionPublic(SessionView):
+    """A session as the API shows it to whoever holds its id (which lets them change it)."""
+
+    id: str
 
 
 class StepResult(BaseModel):

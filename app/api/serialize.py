@@ -31,7 +31,8 @@ from app.engine.optimizers import penalty
 from app.engine.phases import StepperView
 from app.engine.trace import Trace, predict
 from app.paced import Paced
-from app.sessions import costs
+from app.sessions import costs, view_links
+from app.sessions.errors import StorageFull
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -79,10 +80,20 @@ def number(value: float | None) -> float | None:
 
 
 def session_public(service: SessionService, s: Session) -> dict[str, Any]:
-    """Return the session as the API shows it."""
+    """Return the session as the API shows it to whoever holds its id: with its view token
+    (None only while a full store cannot record the first one)."""
+    try:
+        token: str | None = view_links.token_of(service, s.id)
+    except StorageFull:
+        token = None
+    return {"id": s.id, **session_view(service, s, token)}
+
+
+def session_view(service: SessionService, s: Session, token: str | None) -> dict[str, Any]:
+    """Return the session as its view token shows it: everything but the id."""
     train_acc, test_acc = service.accuracies(s)
     return {
-        "id": s.id, "version": s.version, "title": s.title, "example": s.example,
+        "view_token": token, "version": s.version, "title": s.title, "example": s.example,
         "step": s.progress.step, "epoch": s.progress.epoch,
         "spec": service.spec_dict(s),
         "parameters": [{"weights": clean(t.weights), "biases": clean(t.biases)}

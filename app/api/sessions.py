@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from app.sessions.documents import expand
 from app.sessions.errors import ServiceError
 from app.sessions.export_script import numpy_script
+from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from . import serialize
@@ -202,15 +203,18 @@ def _observations(text: str | None) -> list[int] | None:
     return [int(v) for v in text.split(",")]
 
 
+Observations = Annotated[str | None, Query(
+    description="comma-separated rows, e.g. 0,1 (default: the next batch)")]
+MaxPoints = Annotated[int | None, Query(ge=10)]
+ExportFormat = Literal["json", "python"]
+ScriptIterations = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
 @router.get("/{session_id}/trace", response_model=TraceOut)
-def get_trace(*, session_id: str, service: Service,
-              observations: Annotated[str | None, Query(
-                  description="comma-separated rows, e.g. 0,1 (default: the next batch)")] = None,
+def get_trace(*, session_id: str, service: Service, observations: Observations = None,
               augmented: bool = False) -> JSONResponse:
     """Return the step the current parameters would take: forward, loss, backward, update."""
-    s = service.get(session_id)
-    tr = service.trace_of(s, _observations(observations))
-    return serialize.JSON(serialize.trace_out(s, tr, augmented))
+    return trace_of(service, service.get(session_id), observations, augmented)
 
 
 @router.get("/{session_id}/phase", response_model=PhaseOut)
@@ -230,9 +234,34 @@ def advance_phase(*, session_id: str, service: Service,
 
 @router.get("/{session_id}/history", response_model=HistoryOut)
 def get_history(*, session_id: str, service: Service,
-                max_points: Annotated[int | None, Query(ge=10)] = None) -> dict[str, Any]:
+                max_points: MaxPoints = None) -> dict[str, Any]:
     """Return the loss after each step (decimated: first, last, minima and maxima kept)."""
-    s = service.get(session_id)
+    return history_of(service, service.get(session_id), max_points)
+
+
+@router.get("/{session_id}/diagnostics", response_model=DiagnosticsOut)
+def get_diagnostics(*, session_id: str, service: Service) -> JSONResponse:
+    """Return the gradient check, symmetry groups, saturation, dead units, gradient norms."""
+    return diagnostics_of(service, service.get(session_id))
+
+
+@router.get("/{session_id}/export", response_model=None, responses=EXPORT_RESPONSES)
+def export_session(*, session_id: str, service: Service, format: ExportFormat = "json",
+                   iterations: ScriptIterations = 1000) -> JSONResponse | PlainTextResponse:
+    """Return a JSON document that recreates the session, or a standalone NumPy script."""
+    return export_of(service, service.get(session_id), session_id[:8], format, iterations)
+
+
+# The reads' bodies, shared with the read-only routes (`views`): each takes the session.
+def trace_of(service: SessionService, s: Session, observations: str | None,
+             augmented: bool) -> JSONResponse:
+    """Return the trace response of the session."""
+    tr = service.trace_of(s, _observations(observations))
+    return serialize.JSON(serialize.trace_out(s, tr, augmented))
+
+
+def history_of(service: SessionService, s: Session, max_points: int | None) -> dict[str, Any]:
+    """Return the loss history response of the session."""
     steps, losses = service.history(s, max_points)
     test_steps, test_losses = service.test_history(s, max_points)
     return {"step": steps, "loss": losses, "edits": s.edits,
@@ -240,24 +269,18 @@ def get_history(*, session_id: str, service: Service,
             "test_loss": test_losses}
 
 
-@router.get("/{session_id}/diagnostics", response_model=DiagnosticsOut)
-def get_diagnostics(*, session_id: str, service: Service) -> JSONResponse:
-    """Return the gradient check, symmetry groups, saturation, dead units, gradient norms."""
-    s = service.get(session_id)
+def diagnostics_of(service: SessionService, s: Session) -> JSONResponse:
+    """Return the diagnostics response of the session."""
     d = service.diagnostics(s)
     return serialize.JSON(serialize.diagnostics_out(s, d.gradient_check, d.symmetry,
                                                     d.activity, d.gradients, d.trace))
 
 
-@router.get("/{session_id}/export", response_model=None, responses=EXPORT_RESPONSES)
-def export_session(*, session_id: str, service: Service,
-                   format: Literal["json", "python"] = "json",
-                   iterations: Annotated[int, Query(ge=0, le=1_000_000)] = 1000,
-                   ) -> JSONResponse | PlainTextResponse:
-    """Return a JSON document that recreates the session, or a standalone NumPy script."""
-    s = service.get(session_id)
+def export_of(service: SessionService, s: Session, short_name: str, format: ExportFormat,
+              iterations: int) -> JSONResponse | PlainTextResponse:
+    """Return the export of the session as a download named after `short_name`."""
     doc = service.export(s)
-    name = f"backprop-playground-{s.id[:8]}"
+    name = f"backprop-playground-{short_name}"
     if format == "python":
         return PlainTextResponse(numpy_script(expand(doc), iterations), headers={
             "Content-Disposition": f'attachment; filename="{name}.py"'})

@@ -75,11 +75,12 @@ def _choose(header: list[str], inputs: Sequence[str],
 
 
 def parse(text: str, inputs: Sequence[str], targets: Sequence[str],
-          settings: Settings) -> Table:
+          settings: Settings, within: str = "") -> Table:
     """Return the chosen columns of a CSV/TSV with a header row, or raise naming the cell.
 
     With no targets chosen, the last column is the target; with no inputs chosen, every
-    other column is an input.
+    other column is an input. `within` names the object holding the fields in the request
+    (e.g. "csv" for a new session's `csv`): a refusal then names `csv.inputs`.
     """
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     first = text.split("\n", 1)[0]
@@ -88,7 +89,18 @@ def parse(text: str, inputs: Sequence[str], targets: Sequence[str],
         return _read(csv.reader(io.StringIO(text), delimiter=delimiter), inputs, targets,
                      settings)
     except csv.Error as err:
-        raise ServiceError(422, "invalid", f"not readable as CSV: {err}.", "csv") from None
+        raise _within(ServiceError(422, "invalid", f"not readable as CSV: {err}.", "csv"),
+                      within) from None
+    except ServiceError as err:
+        raise _within(err, within) from None
+
+
+def _within(err: ServiceError, within: str) -> ServiceError:
+    """Return the refusal naming the chosen columns inside `within` (`csv.inputs`,
+    `csv.targets`); the text's own refusals name `csv` or `csv.row[n]` already."""
+    if within and err.field in ("inputs", "targets"):
+        err.field = f"{within}.{err.field}"
+    return err
 
 
 def _read(rows: Iterator[list[str]], inputs: Sequence[str], targets: Sequence[str],

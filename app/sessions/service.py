@@ -158,7 +158,7 @@ class SessionService:
             return self._new_dataset_session(body, now)
         if body.get("csv") is not None:
             table = csvdata.parse(body["csv"].get("text", ""), body["csv"].get("inputs") or [],
-                                  body["csv"].get("targets") or [], self.settings)
+                                  body["csv"].get("targets") or [], self.settings, "csv")
             layers = list(body.get("layers") or [0, 4, 0])
             layers[0], layers[-1] = len(table.input_names), len(table.target_names)
             body = {**{k: v for k, v in body.items() if k != "csv"}, "layers": layers,

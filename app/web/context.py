@@ -28,7 +28,7 @@ from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
 from app.engine.params import parameters_equal
 from app.engine.phases import StepperView, view
 from app.engine.trace import forward
-from app.sessions import costs
+from app.sessions import costs, view_links
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -80,12 +80,13 @@ def needs_of(parts: Iterable[str], prefs: Prefs) -> set[str]:
 def basics(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> dict[str, Any]:
     """Return what every part may read: the session, the choices, links and limits."""
     return {
-        "s": s, "sid": s.id, "prefs": prefs, "ro": prefs.readonly, "L": s.spec.transitions,
+        "s": s, "sid": None if prefs.readonly else s.id, "prefs": prefs, "ro": prefs.readonly,
+        "base": f"/v/{prefs.view}" if prefs.readonly else f"/s/{s.id}",
+        "api_base": f"/api/views/{prefs.view}" if prefs.readonly else f"/api/sessions/{s.id}",
+        "L": s.spec.transitions,
         "loss_sym": "ΣC" if s.spec.loss == "sse" else "C",
         "symmetry_explanation": SYMMETRY_EXPLANATION,
         "expires": expiry_text(service.expires_at(s)),
-        "links": {"edit": f"{base_url}/s/{s.id}", "view": f"{base_url}/s/{s.id}/view",
-                  "copy": f"{base_url}/s/{s.id}/copy"},
         "choices": CHOICES, "play_speeds": PLAY_SPEEDS,
         "init_fields": INIT_FIELDS[s.spec.init.scheme],
         "optimizer_formula": OPTIMIZERS[s.spec.optimizer.name].formula,
@@ -134,7 +135,20 @@ def build(service: SessionService, s: Session, prefs: Prefs, base_url: str = "",
         _trace_parts(service, s, prefs, wanted, ctx)
     if "points" in wanted:
         ctx["points"] = output.points(s, prefs)
+    if "links" in wanted:
+        ctx["links"] = links(service, s, prefs, base_url)
     return ctx
+
+
+def links(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> dict[str, str]:
+    """Return the session's links: edit (only for whoever holds the id), the read-only
+    view, and a fresh copy. A read-only viewer's copy comes from the view token."""
+    if prefs.readonly:
+        view = f"{base_url}/v/{prefs.view}"
+        return {"view": view, "copy": f"{view}/copy"}
+    edit = f"{base_url}/s/{s.id}"
+    return {"edit": edit, "view": f"{base_url}/v/{view_links.token_of(service, s.id)}",
+            "copy": f"{edit}/copy"}
 
 
 def _trace_parts(service: SessionService, s: Session, prefs: Prefs, wanted: set[str],

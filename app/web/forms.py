@@ -80,7 +80,7 @@ def layer_sizes(text: str, field: str = "layers") -> list[int]:
         raise ServiceError(422, "invalid", "give at least two sizes, e.g. 2-3-1.", field)
     sizes = []
     for p in parts:
-        if not p.isdigit() or int(p) < 1:
+        if not (p.isascii() and p.isdigit()) or len(p) > 6 or int(p) < 1:
             raise ServiceError(422, "invalid", f"“{p}” is not a positive whole number.", field)
         sizes.append(int(p))
     return sizes

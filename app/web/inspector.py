@@ -25,7 +25,7 @@ from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 
 from .format import num, sub, sup
-from .panels import Service, request_prefs
+from .panels import Service, reading
 from .preferences import Prefs
 from .templating import environment
 
@@ -135,13 +135,13 @@ def _whole(request: Request, name: str, low: int, high: int) -> int:
     return int(raw)
 
 
-@router.get("/s/{session_id}/inspect", response_class=HTMLResponse)
-def inspect(session_id: str, request: Request, service: Service,
+@router.get("/s/{ref}/inspect", response_class=HTMLResponse)
+@router.get("/v/{ref}/inspect", response_class=HTMLResponse)
+def inspect(ref: str, request: Request, service: Service,
             unit: Annotated[str, Query(pattern="^(neuron|weight)$")] = "neuron") -> HTMLResponse:
     """Return the inspector of one neuron (layer, index) or weight (transition, row,
     column)."""
-    s = service.get(session_id)
-    prefs = request_prefs(request)
+    s, prefs = reading(request, service, ref)
     layers = s.spec.layers
     obs = min(prefs.observation, s.inputs.shape[0] - 1)
     tr = service.trace_of(s)
@@ -159,7 +159,7 @@ def inspect(session_id: str, request: Request, service: Service,
         found, t, j = neuron(s, tr, own, obs, layer, i, prefs.decimals), layer - 1, 0
         key = {"unit": "neuron", "layer": layer, "index": i}
     html = environment().get_template("session/inspector.html").render(
-        s=s, sid=s.id, prefs=prefs, ro=prefs.readonly, u=found, layer=layer, i=i, t=t, j=j,
-        obs=obs, L=s.spec.transitions, key=json.dumps(key),
+        s=s, sid=None if prefs.readonly else s.id, prefs=prefs, ro=prefs.readonly, u=found,
+        layer=layer, i=i, t=t, j=j, obs=obs, L=s.spec.transitions, key=json.dumps(key),
         marks=json.dumps(marks(found["kind"], layer, i, t, j, prefs)))
     return HTMLResponse(html)

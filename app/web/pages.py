@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from app.sessions import view_links
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -21,6 +22,7 @@ from .panels import (
     Fields,
     Service,
     error_html,
+    reading,
     redirect_to,
     render_page,
     render_parts,
@@ -95,10 +97,11 @@ def open_recipe(request: Request, service: Service) -> Response:
     return redirect_to(request, f"/s/{s.id}" + (f"?v_hide={hide}" if hide else ""))
 
 
-@router.get("/s/{session_id}/recipe", response_class=HTMLResponse)
-def get_recipe_link(session_id: str, request: Request, service: Service) -> HTMLResponse:
+@router.get("/s/{ref}/recipe", response_class=HTMLResponse)
+@router.get("/v/{ref}/recipe", response_class=HTMLResponse)
+def recipe_link(ref: str, request: Request, service: Service) -> HTMLResponse:
     """Return the recipe link of a session, hiding the chosen controls."""
-    s = service.get(session_id)
+    s, _ = reading(request, service, ref)
     if not recipes.shareable(s):
         raise ServiceError(409, "not_shareable", "This session's data was typed or uploaded: "
                            "share its session or copy link instead.")
@@ -114,37 +117,46 @@ def get_session_page(session_id: str, request: Request, service: Service) -> HTM
     return render_page(request, service, s, request_prefs(request))
 
 
-@router.get("/s/{session_id}/view", response_class=HTMLResponse)
-def get_readonly_page(session_id: str, request: Request, service: Service) -> HTMLResponse:
-    """Show a session read-only."""
-    return render_page(request, service, service.get(session_id),
-                       request_prefs(request, readonly=True))
+@router.get("/v/{token}", response_class=HTMLResponse)
+def get_readonly_page(token: str, request: Request, service: Service) -> HTMLResponse:
+    """Show a session read-only, by its view token: it can be watched, not changed."""
+    s, prefs = reading(request, service, token)
+    return render_page(request, service, s, prefs)
 
 
-@router.get("/s/{session_id}/copy")
-def copy_session(session_id: str, request: Request, service: Service) -> Response:
-    """Open a fresh copy of the session (the copy link)."""
-    return redirect_to(request, f"/s/{service.fork(session_id, None).id}")
+@router.get("/s/{session_id}/view")
+def old_readonly_link(session_id: str, request: Request, service: Service) -> Response:
+    """Send a read-only link of the old kind (it held the id) to the view token's page."""
+    return redirect_to(request, f"/v/{view_links.token_of(service, session_id)}")
 
 
-@router.get("/s/{session_id}/panels")
-def get_panels(session_id: str, request: Request, service: Service) -> HTMLResponse:
+@router.get("/s/{ref}/copy")
+@router.get("/v/{ref}/copy")
+def copy_session(ref: str, request: Request, service: Service) -> Response:
+    """Open a fresh copy of the session (the copy link), editable by whoever opens it."""
+    s, _ = reading(request, service, ref)
+    return redirect_to(request, f"/s/{service.fork(s.id, None).id}")
+
+
+@router.get("/s/{ref}/panels")
+@router.get("/v/{ref}/panels")
+def get_panels(ref: str, request: Request, service: Service) -> HTMLResponse:
     """Re-render the parts asked for (`parts=a,b`; every part by default), after a change
     of display preferences or a change made in another tab."""
+    s, prefs = reading(request, service, ref)
     asked = [p for p in request.query_params.get("parts", "").split(",") if p in REFRESHABLE]
-    return render_parts(request, service, service.get(session_id), request_prefs(request),
-                        asked or EVERY)
+    return render_parts(request, service, s, prefs, asked or EVERY)
 
 
-@router.get("/s/{session_id}/views/{name}", response_class=HTMLResponse)
-def get_view(session_id: str, name: Annotated[str, Path(max_length=20)], request: Request,
+@router.get("/s/{ref}/views/{name}", response_class=HTMLResponse)
+@router.get("/v/{ref}/views/{name}", response_class=HTMLResponse)
+def get_view(ref: str, name: Annotated[str, Path(max_length=20)], request: Request,
              service: Service) -> HTMLResponse:
     """Return a deep view, opened (or closed: the name "none")."""
     if name != "none" and name not in TABS:
         raise ServiceError(404, "not_found", "No such view.")
-    values = {**request.query_params, "tab": "" if name == "none" else name}
-    prefs = request_prefs(request, values)
-    return render_parts(request, service, service.get(session_id), prefs, ["view"], oob=False)
+    s, prefs = reading(request, service, ref, {"tab": "" if name == "none" else name})
+    return render_parts(request, service, s, prefs, ["view"], oob=False)
 
 
 @router.post("/s/{session_id}/compare")

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.paced import Paced
+from app.sessions import view_links
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -74,11 +75,21 @@ Fields = Annotated[FormFields, Depends(form_fields)]
 
 
 def request_prefs(request: Request, form: dict[str, Any] | None = None,
-                  readonly: bool = False) -> Prefs:
+                  view: str = "") -> Prefs:
     """Return the preferences of a request: its query, then its form."""
     values: dict[str, Any] = dict(request.query_params)
     values.update(form or {})
-    return prefs_from(values, readonly=readonly or values.get("readonly") == "1")
+    return prefs_from(values, view=view)
+
+
+def reading(request: Request, service: SessionService, ref: str,
+            form: dict[str, Any] | None = None) -> tuple[Session, Prefs]:
+    """Return the session a read route names and the viewer's preferences: under /s/ by
+    its id, under /v/ by its view token (read-only: what it renders holds no write URL)."""
+    route = request.scope.get("route")
+    if str(getattr(route, "path", request.url.path)).startswith("/v/"):
+        return view_links.session_of(service, ref), request_prefs(request, form, view=ref)
+    return service.get(ref), request_prefs(request, form)
 
 
 def base_url(request: Request) -> str:
@@ -134,7 +145,7 @@ def error_html(err: ServiceError, slot: str) -> HTMLResponse:
                         headers={"HX-Reswap": "none"})
 
 
-ERROR_TITLES = {404: "Not found", 503: "Busy"}
+ERROR_TITLES = {404: "Not found", 503: "Busy", 507: "Storage full"}
 
 
 def error_page(status: int, message: str, title: str | None = None) -> HTMLResponse:

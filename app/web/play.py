@@ -37,7 +37,7 @@ from app.sessions.model import Session
 from app.sessions.service import SessionService
 
 from .frames import Changes, frame
-from .panels import Service, request_prefs
+from .panels import Service, reading
 from .preferences import PLAY_SPEEDS, Prefs
 
 router = APIRouter(include_in_schema=False)
@@ -203,12 +203,13 @@ async def _stream(service: SessionService, tab: Tab) -> AsyncIterator[ServerSent
         await anyio.sleep(max(0.0, started + interval - time.monotonic()))
 
 
-@router.get("/s/{session_id}/live")
-async def live(session_id: str, request: Request, service: Service) -> EventSourceResponse:
-    """Stream a tab's frames while the session plays, and news of changes made elsewhere."""
-    prefs = request_prefs(request)
-    await anyio.to_thread.run_sync(service.get, session_id)  # 404 before the stream opens
-    tab = Tab(session_id, prefs, resume="last-event-id" in request.headers)
+@router.get("/s/{ref}/live")
+@router.get("/v/{ref}/live")
+async def live(ref: str, request: Request, service: Service) -> EventSourceResponse:
+    """Stream a tab's frames while the session plays, and news of changes made elsewhere
+    (a read-only tab, by the view token, watches: it never trains)."""
+    s, prefs = await anyio.to_thread.run_sync(reading, request, service, ref)  # 404 first
+    tab = Tab(s.id, prefs, resume="last-event-id" in request.headers)
     return EventSourceResponse(_stream(service, tab), ping=PING_SECONDS,
                                send_timeout=SEND_SECONDS,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

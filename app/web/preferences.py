@@ -26,7 +26,7 @@ class Prefs:
     observation: int = 0
     log: bool = False
     show_all: bool = False
-    readonly: bool = False
+    view: str = ""  # the view token of a read-only viewer ("" for whoever holds the id)
     gradcheck: bool = False
     show_test: bool = True
     discrete: bool = False
@@ -34,11 +34,16 @@ class Prefs:
     speed: int = 1  # Play's training per frame, in multiples of the default slice
     tab: str = ""  # the open deep view ("" when none is open)
 
+    @property
+    def readonly(self) -> bool:
+        """Return whether the viewer reads by a view token (and may change nothing)."""
+        return bool(self.view)
+
     def live_query(self) -> str:
         """Return the query of the live stream: what its frames depend on."""
         return urlencode({"v_decimals": self.decimals, "v_obs": self.observation,
                           "v_test": int(self.show_test), "v_discrete": int(self.discrete),
-                          "v_speed": self.speed, "readonly": int(self.readonly)})
+                          "v_speed": self.speed})
 
 
 def _flag(values: dict[str, Any], name: str, default: bool) -> bool:
@@ -59,7 +64,7 @@ def _choice(values: dict[str, Any], name: str, allowed: tuple[int, ...]) -> int:
     return int(raw) if raw.isascii() and raw.isdigit() and int(raw) in allowed else allowed[0]
 
 
-def prefs_from(values: dict[str, Any], readonly: bool = False) -> Prefs:
+def prefs_from(values: dict[str, Any], view: str = "") -> Prefs:
     """Return the preferences found in query or form values (defaults elsewhere)."""
     tab = str(values.get("tab") or "")
     return Prefs(
@@ -69,7 +74,7 @@ def prefs_from(values: dict[str, Any], readonly: bool = False) -> Prefs:
         observation=_int(values, "v_obs", 0, 0, 1_000_000),
         log=_flag(values, "v_log", False),
         show_all=_flag(values, "v_all", False),
-        readonly=readonly,
+        view=view,
         gradcheck=_flag(values, "v_gradcheck", False),
         show_test=_flag(values, "v_test", True),
         discrete=_flag(values, "v_discrete", False),

@@ -5,6 +5,7 @@ or LaTeX.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from app.sessions.service import SessionService
 
 from . import forms, matrices
 from .format import num
-from .panels import Fields, PacedPage, Service, error_html, request_prefs
+from .panels import Fields, PacedPage, Service, error_html, reading, request_prefs
 from .preferences import Prefs
 from .templating import environment
 
@@ -27,8 +28,21 @@ router = APIRouter(include_in_schema=False)
 @router.post("/s/{session_id}/check", response_class=HTMLResponse)
 def check(session_id: str, request: Request, service: Service, form: Fields) -> HTMLResponse:
     """Check a hand-computed matrix; return the verdict table."""
-    prefs = request_prefs(request, form)
-    s = service.get(session_id)
+    return verdict(service, service.get(session_id), request_prefs(request, form), form)
+
+
+@router.get("/v/{token}/check", response_class=HTMLResponse)
+def check_read_only(token: str, request: Request, service: Service) -> HTMLResponse:
+    """Check a hand-computed matrix from the read-only page (a read: the fields come in
+    the query)."""
+    form = dict(request.query_params)
+    s, prefs = reading(request, service, token, form)
+    return verdict(service, s, prefs, form)
+
+
+def verdict(service: SessionService, s: Session, prefs: Prefs,
+            form: dict[str, Any]) -> HTMLResponse:
+    """Return the verdict table of a check, or the refusal beside the form."""
     try:
         quantity = str(form.get("quantity", "a"))
         if quantity not in ("z", "a", "dloss_da", "da_dz", "delta", "grad_weights",
@@ -49,12 +63,12 @@ def check(session_id: str, request: Request, service: Service, form: Fields) -> 
         cols=range(result.expected.shape[1])))
 
 
-@router.get("/s/{session_id}/copy/{key}.{fmt}", response_class=HTMLResponse)
-def copy_matrix(session_id: str, key: str, fmt: str, request: Request,
+@router.get("/s/{ref}/copy/{key}.{fmt}", response_class=HTMLResponse)
+@router.get("/v/{ref}/copy/{key}.{fmt}", response_class=HTMLResponse)
+def copy_matrix(ref: str, key: str, fmt: str, request: Request,
                 service: Service) -> HTMLResponse:
     """Return a matrix as NumPy, CSV or LaTeX text in a small copy dialog."""
-    s = service.get(session_id)
-    prefs = request_prefs(request)
+    s, prefs = reading(request, service, ref)
     m = _matrix_for(service, s, key, prefs)
     if m is None or fmt not in ("numpy", "csv", "latex"):
         raise ServiceError(404, "not_found", "No such matrix.")

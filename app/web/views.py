@@ -43,7 +43,7 @@ VIEWS: dict[str, View] = {
     "points": View("Points", frozenset({"points"}), two_d=True, panel="plane"),
     "setup": View("Setup", editing=True, panel="training"),
     "compare": View("Compare", editing=True, panel="share"),
-    "share": View("Share & export"),
+    "share": View("Share & export", frozenset({"links"})),
 }
 assert tuple(VIEWS) == TABS
 

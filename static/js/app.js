@@ -6,8 +6,9 @@
   const bp = (window.bp = {});
   const RECENT = "bp.recent";
   const EVERY = "controls,data,network,output,view";  // the stream (#live) stays connected
-  const session = () => document.querySelector("[data-session]");
-  const sid = () => (session() ? session().dataset.session : "");
+  const session = () => document.querySelector("[data-base]");
+  // where this page reads its parts: /s/<id> (the session link) or /v/<token> (read-only)
+  const base = () => (session() ? session().dataset.base : "");
   const prefsQuery = (extra) => {
     const q = new URLSearchParams(new FormData(document.getElementById("prefs")));
     for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
@@ -17,14 +18,14 @@
   // ---------------------------------------------------------------- refreshes
   let refreshing = false, again = null;
   bp.refresh = function (which) {
-    if (!sid() || !window.htmx) return;
+    if (!base() || !window.htmx) return;
     if (refreshing) {  // one more refresh when this one is done, of every part asked for
       const asked = new Set((again ? again + "," : "").concat(which || EVERY).split(","));
       again = Array.from(asked).join(",");
       return;
     }
     refreshing = true;
-    htmx.ajax("GET", "/s/" + sid() + "/panels?" + prefsQuery({ parts: which || EVERY }), { swap: "none" })
+    htmx.ajax("GET", base() + "/panels?" + prefsQuery({ parts: which || EVERY }), { swap: "none" })
       .finally(function () {
         refreshing = false;
         if (again) { const next = again; again = null; bp.refresh(next); }
@@ -90,7 +91,7 @@
       tab.classList.toggle("open", open);
       tab.setAttribute("aria-selected", open ? "true" : "false");
     });
-    htmx.ajax("GET", "/s/" + sid() + "/views/" + (name || "none") + "?" + prefsQuery(),
+    htmx.ajax("GET", base() + "/views/" + (name || "none") + "?" + prefsQuery(),
       { target: "#view-body", swap: "outerHTML" }).then(function () {
       const body = document.getElementById("view-body");
       if (name && body) body.scrollIntoView({ behavior: "smooth", block: "start" });
@@ -101,7 +102,7 @@
   let inspected = null;  // the query of the unit shown
   function inspect(query) {
     inspected = query;
-    htmx.ajax("GET", "/s/" + sid() + "/inspect?" + query + "&" + prefsQuery(),
+    htmx.ajax("GET", base() + "/inspect?" + query + "&" + prefsQuery(),
       { target: "#inspector", swap: "innerHTML" });
   }
   let lastLive = 0;
@@ -144,7 +145,7 @@
   document.addEventListener("click", function (ev) {
     const t = ev.target;
     const tab = t.closest("a[data-tab][role=tab]");
-    if (tab && sid()) {
+    if (tab && base()) {
       ev.preventDefault();
       openTab(tab.classList.contains("open") ? "" : tab.dataset.tab);
       return;
@@ -153,7 +154,7 @@
     if (t.closest("[data-close-inspector]")) { inspected = null; document.getElementById("inspector").innerHTML = ""; mark(); return; }
     if (t.closest("[data-close-copy]")) { t.closest(".copy-dialog").innerHTML = ""; return; }
     if (t.closest("[data-show-all]")) { setPref("v_all", "1"); bp.refresh(); return; }
-    const unit = sid() ? unitOf(t) : null;
+    const unit = base() ? unitOf(t) : null;
     if (unit) { inspect(unit); return; }
     const copy = t.closest("[data-copy], [data-copy-from]");
     if (copy) {
@@ -213,7 +214,7 @@
   // ---------------------------------------------------------------- recent sessions
   function remember() {
     const el = session();
-    if (!el || el.dataset.readonly === "1") return;
+    if (!el || !el.dataset.session) return;  // a read-only page is not one of yours
     let list = [];
     try { list = JSON.parse(localStorage.getItem(RECENT) || "[]"); } catch (e) { list = []; }
     list = list.filter((x) => x.id !== el.dataset.session);

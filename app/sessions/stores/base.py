@@ -17,6 +17,17 @@ a full store still serves every session it holds.
 A store whose reads and locks cost microseconds (`inline = True`: memory, SQLite) also
 offers `lock_async` and `save_async`, so a short change can run on the event loop with no
 thread hop: its lock is polled, and its save waits for the commit without a thread.
+
+View tokens: besides its id (which lets its holder change the session) a session may
+have a view token, a second random string from which the id cannot be derived, for
+reading it only. `view_token(id, proposed)` returns the session's token, recording the
+caller's random `proposed` first when it has none yet (atomically: callers racing with
+different proposals all get the one recorded); `session_of_view(token)` returns the id
+of the live session the token names. A token never changes while its session lives and
+names one session only (a proposal recorded for another session raises `ViewTokenTaken`;
+random 128-bit tokens never meet it). It lives and dies with its session: `delete`
+removes it, expiry hides it, `sweep` removes it. Reading a token is one cheap read and
+never writes; recording one is a write (`StorageFull`, `StoreUnavailable` as above).
 """
 
 from __future__ import annotations
@@ -55,6 +66,13 @@ class LockTimeout(Exception):
     """A session's lock could not be taken in time."""
 
 
+class ViewTokenTaken(ValueError):
+    """A proposed view token is already recorded for another session."""
+
+    def __init__(self) -> None:
+        super().__init__("the proposed view token already names another session")
+
+
 class Store(Protocol):
     """Where sessions live. Implementations: memory, sqlite (and redis)."""
 
@@ -80,6 +98,14 @@ class Store(Protocol):
 
     def delete(self, session_id: str) -> bool:
         """Remove the session; return whether it existed."""
+
+    def view_token(self, session_id: str, proposed: str) -> str | None:
+        """Return the session's view token, first recording `proposed` as it when the session
+        has none yet; None when the session is unknown or expired. Atomic: callers racing
+        with different proposals all get the one token recorded."""
+
+    def session_of_view(self, token: str) -> str | None:
+        """Return the id of the live session whose view token `token` is, or None."""
 
     def lock(self, session_id: str, timeout: float) -> AbstractContextManager[None]:
         """Hold the session's lock for the duration of the block (raise LockTimeout)."""

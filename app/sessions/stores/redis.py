@@ -5,9 +5,16 @@ index (exact bytes, float64 never rounded) with a Redis TTL, so a save sends onl
 parts it changed; `bp:v:<id>` its version with the same TTL; `bp:s:<id>` the one blob of
 a session saved before parts (read as one part, deleted by its next save);
 `bp:expiry` is a sorted set of ids scored by their expiry in ms (the bookkeeping behind
-the cap, `count` and `sweep`, no SCAN), and
-`bp:lock:<id>` is a session's lock. Every write that touches both the blob and the sorted
-set is one Lua script, timed by the Redis server's clock (replicas' clocks may drift).
+the cap, `count` and `sweep`, no SCAN), and `bp:lock:<id>` is a session's lock. Every
+write that touches both the blob and the sorted set is one Lua script, timed by the
+Redis server's clock (replicas' clocks may drift).
+
+View tokens: `bp:w:<id>` holds a session's view token and `bp:t:<token>` its id, both
+with the session's TTL. `VIEW_LUA` (in `view_tokens.py`) reads or records them; CREATE
+and SAVE renew them with the session, DELETE removes them, and at expiry they are gone
+by TTL (nothing for `sweep`). A script that reaches one of these keys through the other
+(`bp:t:` from the token in `bp:w:`, `bp:v:` from the id in `bp:t:`) builds its name in
+Lua from the prefix it is given, which Redis Cluster forbids — unsupported anyway.
 
 Locks are redis-py `Lock`s: a random token set with NX and a lease (`LEASE` seconds). While
 held, one background thread per store renews every held lease, so a long step keeps its
@@ -49,7 +56,8 @@ from redis.lock import Lock
 from redis.retry import Retry
 
 from ..errors import ServiceError, StorageFull, StoreUnavailable
-from .base import LocalLocks, LockTimeout, MissingPart, StoreFull, backoff
+from .base import LocalLocks, LockTimeout, MissingPart, StoreFull, ViewTokenTaken, backoff
+from .view_tokens import RENEW_LUA, SESSION_OF_LUA, VIEW_LUA
 
 log = logging.getLogger(__name__)
 LEASE = 5.0  # seconds a lock outlives its holder when the holder stops renewing (dies)
@@ -65,42 +73,45 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: parts, expiry set, version; ARGV: id, ttl ms, cap, version, then the parts in order
-# → 1 stored, 0 full
-CREATE = _NOW_MS + """
+# KEYS: parts, expiry set, version, view token; ARGV: id, ttl ms, cap, version, key
+# prefix, then the parts in order → 1 stored, 0 full
+CREATE = _NOW_MS + RENEW_LUA + """
 local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('ZCARD', KEYS[2]) >= cap then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= cap then return 0 end
 end
 redis.call('DEL', KEYS[1])
-for i = 5, #ARGV do redis.call('HSET', KEYS[1], tostring(i - 5), ARGV[i]) end
+for i = 6, #ARGV do redis.call('HSET', KEYS[1], tostring(i - 6), ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[3], ARGV[4], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+renew_view(KEYS[4], ARGV[5], ttl)
 return 1
 """
 
-# KEYS: parts, expiry set, lock, version, blob from before parts; ARGV: id, ttl ms, token
-# ('' = unfenced), version, the number of parts, then (index, part) pairs of the parts
-# changed → 1 saved, 0 unknown session (deleted or expired), -1 the lock is not ours,
-# {-2, index}: the part kept at that index is not stored (nothing changed)
-SAVE = _NOW_MS + """
+# KEYS: parts, expiry set, lock, version, blob from before parts, view token; ARGV: id,
+# ttl ms, token ('' = unfenced), version, the number of parts, key prefix, then (index,
+# part) pairs of the parts changed → 1 saved, 0 unknown session (deleted or expired),
+# -1 the lock is not ours, {-2, index}: the part kept at that index is not stored
+# (nothing changed)
+SAVE = _NOW_MS + RENEW_LUA + """
 if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
 if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
 local ttl, count = tonumber(ARGV[2]), tonumber(ARGV[5])
 local held = redis.call('HLEN', KEYS[1])  -- parts are numbered 0, 1, … with no gap
 local given = {}
-for i = 6, #ARGV, 2 do given[tonumber(ARGV[i])] = true end
+for i = 7, #ARGV, 2 do given[tonumber(ARGV[i])] = true end
 for i = held, count - 1 do
   if not given[i] then return {-2, i} end
 end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = count, held - 1 do redis.call('HDEL', KEYS[1], tostring(i)) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('DEL', KEYS[5])
 redis.call('SET', KEYS[4], ARGV[4], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+renew_view(KEYS[6], ARGV[6], ttl)
 return 1
 """
 
@@ -113,10 +124,13 @@ if blob then return {'-1', blob} end
 return {}
 """
 
-# KEYS: parts, expiry set, version, blob from before parts; ARGV: id → 1 deleted, 0 unknown
+# KEYS: parts, expiry set, version, blob from before parts, view token; ARGV: id, key
+# prefix → 1 deleted, 0 unknown
 DELETE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
+local token = redis.call('GET', KEYS[5])
+if token then redis.call('DEL', KEYS[5], ARGV[2] .. 't:' .. token) end
 return math.min(1, redis.call('DEL', KEYS[1], KEYS[4]))
 """
 
@@ -151,6 +165,8 @@ class RedisStore:
         self._save = self._redis.register_script(SAVE)
         self._load = self._redis.register_script(LOAD)
         self._delete = self._redis.register_script(DELETE)
+        self._view = self._redis.register_script(VIEW_LUA)
+        self._viewed = self._redis.register_script(SESSION_OF_LUA)
         self._sweep = self._redis.register_script(SWEEP)
         self._count = self._redis.register_script(COUNT)
         self._guard = threading.Lock()
@@ -170,6 +186,12 @@ class RedisStore:
 
     def _lock_key(self, session_id: str) -> str:
         return f"{self.prefix}lock:{session_id}"
+
+    def _view_key(self, session_id: str) -> str:
+        return f"{self.prefix}w:{session_id}"
+
+    def _viewed_key(self, token: str) -> str:
+        return f"{self.prefix}t:{token}"
 
     def load(self, session_id: str) -> list[bytes] | None:
         """Return the parts unless unknown or expired (Redis drops them at their TTL)."""
@@ -191,9 +213,11 @@ class RedisStore:
     def create(self, session_id: str, parts: Sequence[bytes], ttl: float, cap: int,
                version: int = 0) -> None:
         """Store a new session within the cap (sweeping first when full), atomically."""
-        keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id)]
+        keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id),
+                self._view_key(session_id)]
         with _answered():  # saved or not, a new session nobody knows of changes nothing
-            stored = self._create(keys=keys, args=[session_id, _ms(ttl), cap, version, *parts])
+            stored = self._create(keys=keys, args=[session_id, _ms(ttl), cap, version,
+                                                   self.prefix, *parts])
         if not stored:
             raise StoreFull
 
@@ -205,12 +229,13 @@ class RedisStore:
             held = self._held.get(session_id)
         token = _token(held)
         keys = [self._parts_key(session_id), self._expiry, self._lock_key(session_id),
-                self._version_key(session_id), self._blob_key(session_id)]
+                self._version_key(session_id), self._blob_key(session_id),
+                self._view_key(session_id)]
         changed = [item for i, part in enumerate(parts) if part is not None
                    for item in (i, part)]
         with _answered(changing=True):
             answer = self._save(keys=keys, args=[session_id, _ms(ttl), token, version,
-                                                 len(parts), *changed])
+                                                 len(parts), self.prefix, *changed])
         if answer == -1:
             raise LeaseLost(session_id)
         if isinstance(answer, list):
@@ -219,9 +244,25 @@ class RedisStore:
     def delete(self, session_id: str) -> bool:
         """Remove the session."""
         keys = [self._parts_key(session_id), self._expiry, self._version_key(session_id),
-                self._blob_key(session_id)]
+                self._blob_key(session_id), self._view_key(session_id)]
         with _answered(changing=True):
-            return bool(self._delete(keys=keys, args=[session_id]))
+            return bool(self._delete(keys=keys, args=[session_id, self.prefix]))
+
+    def view_token(self, session_id: str, proposed: str) -> str | None:
+        """Return the live session's view token, recording `proposed` (with the session's
+        TTL) when it has none; one script, atomic (a retried one returns the same)."""
+        keys = [self._version_key(session_id), self._view_key(session_id),
+                self._viewed_key(proposed)]
+        with _answered():
+            answer = self._view(keys=keys, args=[session_id, proposed])
+        if answer == -1:
+            raise ViewTokenTaken
+        return _text(answer)
+
+    def session_of_view(self, token: str) -> str | None:
+        """Return the id of the live session the view token names, or None."""
+        with _answered():
+            return _text(self._viewed(keys=[self._viewed_key(token)], args=[self.prefix]))
 
     @contextmanager
     def lock(self, session_id: str, timeout: float) -> Iterator[None]:
@@ -323,6 +364,11 @@ def _answered(changing: bool = False) -> Iterator[None]:
         if known is None:
             raise
         raise known from err
+
+
+def _text(value: Any) -> str | None:
+    """Return a reply's bytes as text (None stays None)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _token(held: Lock | None) -> bytes:

@@ -5,7 +5,8 @@ expiry) and its parts, one row each in `parts`, as BLOBs — float64 bytes, neve
 text. A save rewrites the parts it was given and leaves the others (a step on a session
 with a long history writes a few kilobytes, not the history). Files from before parts
 kept a session in one blob, `sessions.blob`; it is read as one part, and emptied by the
-session's next save. Each thread has its own connection for reading.
+session's next save. Each thread has its own connection for reading. A session's view
+token is a row of `views`, removed with the session (`view_tokens.py`).
 
 Writes: a thread's write (`_write`) goes to the writer thread, which takes every write
 queued so far, runs them in one transaction (a change that fails fails alone: the others
@@ -77,6 +78,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ServiceError, StorageFull, StoreUnavailable
+from . import view_tokens
 from .base import LockTimeout, MissingPart, StoreClosed, StoreFull, backoff
 from .filelocks import LOCK_STRIPES, FileLocks
 
@@ -112,7 +114,7 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (id, idx)
 );
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
-"""
+""" + view_tokens.TABLE
 # One statement, so one snapshot: a session's parts, or its one blob from before parts
 # (idx -1: empty once the session has parts), only while the session lives.
 LOAD = """
@@ -207,8 +209,9 @@ def _disk_frames(directory: Path) -> int:
 
 
 def _delete_expired(db: sqlite3.Connection, now: float) -> int:
-    """Delete the sessions expired at `now`, and their parts; return how many."""
+    """Delete the sessions expired at `now`, their parts and view tokens; return how many."""
     db.execute(EXPIRED_PARTS, (now,))
+    db.execute(view_tokens.DELETE_EXPIRED, (now,))
     count: int = db.execute(EXPIRED, (now,)).rowcount
     return count
 
@@ -643,14 +646,34 @@ class SqliteStore:
         await self._write_async(_update(session_id, parts, ttl, version))
 
     def delete(self, session_id: str) -> bool:
-        """Remove the session and its parts."""
+        """Remove the session, its parts and its view token."""
         def run(db: sqlite3.Connection) -> int:
             db.execute("DELETE FROM parts WHERE id = ?", (session_id,))
+            db.execute(view_tokens.DELETE_OF, (session_id,))
             count: int = db.execute("DELETE FROM sessions WHERE id = ?",
                                     (session_id,)).rowcount
             return count
 
         return bool(self._write(run))
+
+    def view_token(self, session_id: str, proposed: str) -> str | None:
+        """Return the live session's view token (one read); when it has none, record
+        `proposed` with a durable write, unless a racing caller recorded one first."""
+        try:
+            live, token = view_tokens.read(self._db, session_id)
+        except sqlite3.Error as err:
+            _reraise(err)
+        if not live or token is not None:
+            return token
+        recorded: str | None = self._write(view_tokens.record(session_id, proposed))
+        return recorded
+
+    def session_of_view(self, token: str) -> str | None:
+        """Return the id of the live session the view token names, or None."""
+        try:
+            return view_tokens.session_of(self._db, token)
+        except sqlite3.Error as err:
+            _reraise(err)
 
     def lock(self, session_id: str, timeout: float) -> AbstractContextManager[None]:
         """Hold the session's lock against other threads and other processes."""
