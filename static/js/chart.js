@@ -73,7 +73,9 @@
     const all = train.concat(test);
     if (!all.length) {
       g.fillStyle = c.ink; g.textAlign = "center";
-      g.fillText("No training yet: press Step or Play.", (left + right) / 2, (top + bottom) / 2);
+      const readOnly = canvas.closest("[data-readonly='1']");
+      g.fillText(readOnly ? "No training yet." : "No training yet: press Step or Play.",
+                 (left + right) / 2, (top + bottom) / 2);
       canvas.setAttribute("aria-label", "Loss curve: no training yet");
       st.geometry = null;
       return;
