@@ -192,6 +192,8 @@ def compare_step(a: str, b: str, request: Request, service: Service,
     try:
         n = int(forms.number(request.query_params.get("n", 1), "compare", integer=True, low=1))
         for x in (a, b):
+            service.get(x)  # both exist before either trains: a 404 changes nothing
+        for x in (a, b):
             service.step(x, n)
     except ServiceError as err:
         if err.status == 404:

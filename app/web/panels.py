@@ -10,7 +10,7 @@ beside the field (`err-<name>`), and nothing else changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -63,12 +63,17 @@ class FormFields(dict[str, Any]):
         return list(self._lists.get(key, []))
 
 
-async def form_fields(request: Request) -> FormFields:
-    """Read the form (the only async part); handlers then run in the thread pool."""
+async def form_fields(request: Request) -> AsyncIterator[FormFields]:
+    """Read the form (the only async part); handlers then run in the thread pool. Any file
+    sent with it is closed once the response is done, whether the route read it or not."""
     if request.method != "POST":
-        return FormFields([])
+        yield FormFields([])
+        return
     data = await request.form()
-    return FormFields(list(data.multi_items()))
+    try:
+        yield FormFields(list(data.multi_items()))
+    finally:
+        await data.close()
 
 
 Fields = Annotated[FormFields, Depends(form_fields)]

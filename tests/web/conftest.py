@@ -358,6 +358,12 @@ def origin(page: Page) -> Playground:
 
 
 @pytest.fixture
+def spiral(page: Page) -> Playground:
+    """Return the Spiral card's session page (a 2-D problem: every neuron is its map)."""
+    return open_card(page, "spiral")
+
+
+@pytest.fixture
 def readme_shot() -> Callable[[Page, str], Path]:
     """Return `readme_shot(page, name)`: the first screen of the page as a PNG.
 

@@ -89,3 +89,21 @@ def test_a_neuron_can_be_inspected_from_the_keyboard(origin: Any) -> None:
     node.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#inspector h3")).to_contain_text("Neuron 0 of layer 1")
+
+
+def test_an_input_shows_its_value_in_every_observation(origin: Any) -> None:
+    """Input x₀ of the origin: the data's first column, observation by observation."""
+    page = origin.page
+    page.locator('#diagram g.node[data-l="0"][data-i="0"]').click()
+    card = page.locator("#inspector .inspector-card")
+    expect(card.locator("h3")).to_contain_text("Input x₀")
+    expect(card.locator(".pair")).to_have_text(["obs 0: 0.8000000", "obs 1: 0.3000000"])
+
+
+def test_a_neuron_drawn_as_its_map_takes_a_real_click(spiral: Any) -> None:
+    """On a 2-D problem each hidden neuron is its map, painted on a canvas below the SVG:
+    a pointer at the neuron's centre still selects it."""
+    page = spiral.page
+    page.locator('#diagram g.node[data-l="1"][data-i="0"] rect.frame').click()  # its centre
+    expect(page.locator("#inspector .inspector-card h3")).to_contain_text(
+        "Neuron 0 of layer 1")
