@@ -32,9 +32,10 @@ container-check: $(STAMP)  ## build the Dockerfile, run the image, test it at AP
 bench: $(STAMP)  ## run the benchmarks; results in bench/results/*.json
 	$(BIN)/python -m bench
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the layers' import contracts
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
