@@ -1,9 +1,9 @@
 # Backprop Playground — one image: `docker run -p 8000:8000 -v playground-data:/data IMAGE`.
-# Stages: the dependency list from pyproject.toml; a virtualenv with those dependencies (a
-# layer rebuilt only when the list changes); the app built and installed from the sources
-# (templates/ and static/ inside the package); and the runtime: that virtualenv plus the
-# app's files, non-root, with no compiler and no setuptools (the base image's pip installs
-# into the virtualenv, which has no pip of its own).
+# Stages: the dependency list from pyproject.toml; a virtualenv with those dependencies, at
+# the versions requirements.lock pins (a layer rebuilt only when either changes); the app
+# built and installed from the sources (templates/ and static/ inside the package); and the
+# runtime: that virtualenv plus the app's files, non-root, with no compiler and no
+# setuptools (the base image's pip installs into the virtualenv, which has no pip of its own).
 
 FROM python:3.12-slim AS requirements
 WORKDIR /src
@@ -13,8 +13,10 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 FROM python:3.12-slim AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
+COPY requirements.lock /tmp/requirements.lock
 RUN python -m venv --without-pip /opt/venv \
- && pip --python /opt/venv/bin/python install --no-cache-dir -r /tmp/requirements.txt
+ && pip --python /opt/venv/bin/python install --no-cache-dir -c /tmp/requirements.lock \
+      -r /tmp/requirements.txt
 
 FROM python:3.12-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore

@@ -7,6 +7,7 @@ automatic discovery): these tests catch a missing package or file.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,23 @@ def test_a_wheel_from_a_clean_checkout_holds_templates_and_static(tmp_path: Path
         assert expected
         assert expected <= names, sorted(expected - names)
     assert "app/paths.py" in names
+
+
+def test_the_lock_pins_every_dependency_pyproject_names() -> None:
+    """requirements.lock holds an exact version of every dependency and extra of
+    pyproject.toml (installs are reproducible), and nothing of the app itself."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"],
+              *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    lines = [line for line in (ROOT / "requirements.lock").read_text().splitlines()
+             if line and not line.startswith("#")]
+    pinned = {_name(line.split("==")[0]) for line in lines if "==" in line}
+    assert all("==" in line for line in lines), "every line pins one exact version"
+    missing = {_name(re.split(r"[\[<>=!~;, ]", d)[0]) for d in wanted} - pinned
+    assert missing <= {"setuptools"}, missing  # pip leaves setuptools out of a freeze
+    assert _name(project["name"]) not in pinned
+
+
+def _name(text: str) -> str:
+    """Return a distribution name as pip compares names (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", text).lower().strip()
