@@ -108,10 +108,12 @@ def _wants_html(request: Request) -> bool:
 
 def _service(request: Request, exc: Exception, page: ErrorPage | None) -> Response:
     assert isinstance(exc, ServiceError)
-    if page is not None and _wants_html(request):
-        return page(exc.status, exc.message, None)
     wait = exc.retry_after or (1 if exc.status in (429, 503) else None)
     headers = {"Retry-After": str(wait)} if wait else None
+    if page is not None and _wants_html(request):
+        answer = page(exc.status, exc.message, None)
+        answer.headers.update(headers or {})
+        return answer
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.limit, headers)
 
 

@@ -252,10 +252,8 @@ class ParametersOut(BaseModel):
 class SessionView(BaseModel):
     """A session as its view token shows it (`/api/views/{token}`): everything but the id."""
 
-    view_token: str | None = Field(description="the read-only name of the session: "
-                                   "/v/{view_token} is its page, /api/views/{view_token} its "
-                                   "reads; it cannot write (null only while the store is full "
-                                   "and the session has no token yet)")
+    view_token: str | None = Field(description="the read-only name: page /v/{view_token}, "
+                                   "reads /api/views/{view_token} (null: not recordable now)")
     version: int
     title: str
     example: str | None

@@ -32,7 +32,6 @@ from app.engine.phases import StepperView
 from app.engine.trace import Trace, predict
 from app.paced import Paced
 from app.sessions import costs, view_links
-from app.sessions.errors import StorageFull
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -81,12 +80,9 @@ def number(value: float | None) -> float | None:
 
 def session_public(service: SessionService, s: Session) -> dict[str, Any]:
     """Return the session as the API shows it to whoever holds its id: with its view token
-    (None only while a full store cannot record the first one)."""
-    try:
-        token: str | None = view_links.token_of(service, s.id)
-    except StorageFull:
-        token = None
-    return {"id": s.id, **session_view(service, s, token)}
+    (None only while the store cannot record the first one: the answer to a change
+    already made is never lost for it)."""
+    return {"id": s.id, **session_view(service, s, view_links.token_if_any(service, s.id))}
 
 
 def session_view(service: SessionService, s: Session, token: str | None) -> dict[str, Any]:

@@ -49,7 +49,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                        (412, "If-Match names an older version"),
                        (413, "Body over the size limit"),
                        (422, "Invalid field, or over a limit (the field and limit are named)"),
-                       (503, "Store full, session busy, or too many requests in flight"))
+                       (503, "Store full, session busy, store unavailable (see "
+                             "Retry-After), or too many requests in flight"),
+                       (507, "The server's storage is full: nothing was changed"))
 }
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
     "model": ExportOut, "description": "format=json: the document that recreates the "

@@ -9,6 +9,7 @@ and bumps the session's version (the ETag; `If-Match` is checked against it).
 from __future__ import annotations
 
 import binascii
+import contextlib
 import logging
 import math
 import secrets
@@ -46,10 +47,10 @@ from app.settings import Settings
 
 from . import building, checking, costs, csvdata, documents, history, training
 from .cache import SessionCache, working_copy
-from .errors import ServiceError, not_found, over_limit
+from .errors import ServiceError, StorageFull, StoreUnavailable, not_found, over_limit
 from .model import Divergence, Problem, Session, Snapshot, dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull
-from .stores.base import InlineStore, MissingPart
+from .stores.base import InlineStore, MissingPart, ViewTokenTaken
 
 log = logging.getLogger(__name__)
 DERIVED_TRACES = 2  # traces remembered per session (the next batch, and row subsets)
@@ -240,10 +241,17 @@ class SessionService:
             self.store.create(session.id, parts, self.settings.session_ttl_seconds,
                               self.settings.max_sessions, session.version)
             self._kept(session, parts)
+            self._draw_view_token(session.id)
         except StoreFull:
             raise ServiceError(503, "store_full", "The playground holds as many sessions as "
                                "it can right now; please try again later.", None,
                                self.settings.max_sessions) from None
+
+    def _draw_view_token(self, session_id: str) -> None:
+        """Record a new session's view token beside it (`view_links`); a store that cannot
+        take it now leaves it to the session's first read by id."""
+        with contextlib.suppress(StorageFull, StoreUnavailable, LockTimeout, ViewTokenTaken):
+            self.store.view_token(session_id, secrets.token_urlsafe(ID_BYTES))
 
     def get(self, session_id: str) -> Session:
         """Return the session, or raise the 404."""
@@ -776,8 +784,10 @@ class SessionService:
     def advance_phase(self, session_id: str, action: str) -> tuple[Session, StepperView]:
         """Advance one phase (`next`), go back to the start (`restart`), or finish (`apply`).
 
-        Advancing past the last phase applies the update: the parameters become the
-        trace's new parameters and the step counter moves, exactly as one training step.
+        Advancing past the last phase applies the update: one training step, exactly as
+        Step takes it. The parameters then equal the trace's new parameters unless the
+        trace is sampled (a batch too large for it: `Trace.batch`): the step uses every
+        row of the batch, the trace its first rows, and the page and JSON say so.
         """
         holder: dict[str, StepperView] = {}
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import secrets
 
-from .errors import not_found
+from .errors import StorageFull, StoreUnavailable, not_found
 from .model import Session
 from .service import ID_BYTES, SessionService, valid_id
-from .stores.base import ViewTokenTaken
+from .stores.base import LockTimeout, ViewTokenTaken
 
 DRAWS = 3  # fresh tokens tried when one is taken (each time: a 2⁻¹²⁸-ish event)
 
@@ -34,10 +34,22 @@ def token_of(service: SessionService, session_id: str) -> str:
             token = service.store.view_token(session_id, secrets.token_urlsafe(ID_BYTES))
         except ViewTokenTaken:  # 128 random bits met another session's: draw again
             continue
+        except LockTimeout:  # the store's writer is held past its timeout
+            raise StoreUnavailable() from None
         if token is None:
             raise not_found()
         return token
     raise RuntimeError("no fresh view token in DRAWS draws: the random source is broken")
+
+
+def token_if_any(service: SessionService, session_id: str) -> str | None:
+    """Return the session's view token, or None when the store cannot record the first
+    one now (full, or not answering): a read, or the answer to a write already made, is
+    never refused for the sake of its view link."""
+    try:
+        return token_of(service, session_id)
+    except (StorageFull, StoreUnavailable):
+        return None
 
 
 def session_of(service: SessionService, token: str) -> Session:

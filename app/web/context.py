@@ -140,14 +140,16 @@ def build(service: SessionService, s: Session, prefs: Prefs, base_url: str = "",
     return ctx
 
 
-def links(service: SessionService, s: Session, prefs: Prefs, base_url: str) -> dict[str, str]:
+def links(service: SessionService, s: Session, prefs: Prefs,
+          base_url: str) -> dict[str, str | None]:
     """Return the session's links: edit (only for whoever holds the id), the read-only
-    view, and a fresh copy. A read-only viewer's copy comes from the view token."""
+    view (None while the store cannot record its first token), and a fresh copy. A
+    read-only viewer's copy comes from the view token."""
     if prefs.readonly:
         view = f"{base_url}/v/{prefs.view}"
         return {"view": view, "copy": f"{view}/copy"}
-    edit = f"{base_url}/s/{s.id}"
-    return {"edit": edit, "view": f"{base_url}/v/{view_links.token_of(service, s.id)}",
+    edit, token = f"{base_url}/s/{s.id}", view_links.token_if_any(service, s.id)
+    return {"edit": edit, "view": f"{base_url}/v/{token}" if token else None,
             "copy": f"{edit}/copy"}
 
 

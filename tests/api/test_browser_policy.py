@@ -32,15 +32,23 @@ def _csp(resp: httpx.Response) -> dict[str, str]:
     return directives
 
 
-def _routes(sid: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+def _routes(sid: str, token: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
     """Return one request of every route family: name → (method, url, keyword arguments)."""
     return {
         "landing page": ("GET", "/", {"headers": HTML}),
         "session page": ("GET", f"/s/{sid}", {"headers": HTML}),
         "fragment": ("GET", f"/s/{sid}/views/matrices", {"headers": HTMX}),
+        "read-only page": ("GET", f"/v/{token}", {"headers": HTML}),
+        "read-only fragment": ("GET", f"/v/{token}/views/matrices", {"headers": HTMX}),
+        "compare page": ("GET", f"/compare/{sid}/{sid}", {"headers": HTML}),
+        "recipe link": ("GET", "/r?dataset=circle", {"headers": HTML}),
+        "import form": ("POST", "/import", {"headers": HTMX, "files": {
+            "file": ("s.json", b"{}", "application/json")}}),
         "api create": ("POST", "/api/sessions", {"json": {"example": "origin"}}),
         "api get": ("GET", f"/api/sessions/{sid}", {}),
+        "api read-only": ("GET", f"/api/views/{token}", {}),
         "healthz": ("GET", "/healthz", {}),
+        "readyz": ("GET", "/readyz", {}),
         "static": ("GET", "/static/css/app.css", {}),
         "openapi": ("GET", "/openapi.json", {}),
         "404 page": ("GET", "/no/such/page", {"headers": HTML}),
@@ -49,13 +57,13 @@ def _routes(sid: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
 
 
 def _call(client: TestClient, origin: dict[str, Any], name: str) -> httpx.Response:
-    method, url, kwargs = _routes(origin["id"])[name]
-    if name == "404 page":  # an HTML error page: not for the fixture's JSON-shape check
+    method, url, kwargs = _routes(origin["id"], origin["view_token"])[name]
+    if name in ("404 page", "import form"):  # HTML refusals: not the fixture's JSON shape
         client = TestClient(client.app)
     return client.request(method, url, **kwargs)
 
 
-@pytest.mark.parametrize("name", list(_routes("x")))
+@pytest.mark.parametrize("name", list(_routes("x", "y")))
 def test_every_response_says_nosniff_and_no_referrer(client: TestClient,
                                                      origin: dict[str, Any], name: str) -> None:
     resp = _call(client, origin, name)
@@ -63,7 +71,8 @@ def test_every_response_says_nosniff_and_no_referrer(client: TestClient,
     assert resp.headers["referrer-policy"] == "no-referrer", name
 
 
-@pytest.mark.parametrize("name", ["landing page", "session page", "fragment", "404 page"])
+@pytest.mark.parametrize("name", ["landing page", "session page", "fragment", "read-only page",
+                                  "read-only fragment", "compare page", "404 page"])
 def test_every_html_page_has_the_strict_csp(client: TestClient, origin: dict[str, Any],
                                             name: str) -> None:
     resp = _call(client, origin, name)
@@ -78,7 +87,9 @@ def test_every_html_page_has_the_strict_csp(client: TestClient, origin: dict[str
     assert _csp(docs)["worker-src"] == "'self' blob:"
 
 
-@pytest.mark.parametrize("name", ["session page", "fragment", "api create", "api get"])
+@pytest.mark.parametrize("name", ["session page", "fragment", "read-only page",
+                                  "read-only fragment", "compare page", "api create",
+                                  "api get", "api read-only"])
 def test_session_pages_and_session_json_are_never_stored(client: TestClient,
                                                          origin: dict[str, Any],
                                                          name: str) -> None:

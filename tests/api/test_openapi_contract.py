@@ -55,17 +55,20 @@ direct = TestClient(app, raise_server_exceptions=False)
 
 
 def _real_session(case: Any) -> str | None:
-    """Put a fresh session's id in the path of two valid cases in three; return it (an
-    invalid case is refused before its session is looked up: any id will do)."""
-    original = case.path_parameters.get("session_id") if case.path_parameters else None
-    if (original is None or len(str(original)) % 3 == 0
+    """Put a fresh session's id (or, on the read-only routes, its view token) in the path
+    of two valid cases in three; return the id (an invalid case is refused before its
+    session is looked up: any id will do)."""
+    name = next((k for k in ("session_id", "token") if k in (case.path_parameters or {})),
+                None)
+    original = case.path_parameters[name] if name else None
+    if (name is None or len(str(original)) % 3 == 0
             or case.meta.generation.mode is not GenerationMode.POSITIVE):
         return None
     seed = SEEDS[len(str(original)) % len(SEEDS)]
     created = direct.post("/api/sessions", json=seed)
     assert created.status_code == 201, created.text
     sid: str = created.json()["id"]
-    case.path_parameters["session_id"] = sid
+    case.path_parameters[name] = sid if name == "session_id" else created.json()["view_token"]
     return sid
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from app.main import create_app
 from app.sessions import view_links
+from app.sessions.errors import StorageFull, StoreUnavailable
 from app.settings import Settings
 
 JSON_TYPE = {"Content-Type": "application/json"}  # the API takes JSON only, even empty
@@ -281,9 +282,21 @@ def proposals(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-def test_a_session_without_a_token_gets_one_on_its_first_read(client, proposals):
+def test_a_new_session_has_its_token_from_the_start(client):
+    """Made by the service alone (as the HTML form makes it), before any read."""
     service = client.app.state.service
-    session = service.create({"example": "origin"})  # as a session from before tokens
+    session = service.create({"example": "origin"})
+    recorded = service.store.view_token(session.id, secrets.token_urlsafe(16))
+    assert recorded is not None
+    assert service.store.session_of_view(recorded) == session.id
+    assert _read(client, f"/api/sessions/{session.id}").json()["view_token"] == recorded
+
+
+def test_a_session_without_a_token_gets_one_on_its_first_read(client, proposals,
+                                                              monkeypatch):
+    service = client.app.state.service
+    monkeypatch.setattr(service, "_draw_view_token", lambda _id: None)  # the code before
+    session = service.create({"example": "origin"})  # tokens: a session made without one
     first, second = proposals
     assert service.store.session_of_view(first) is None
     body = _read(client, f"/api/sessions/{session.id}").json()
@@ -294,3 +307,37 @@ def test_a_session_without_a_token_gets_one_on_its_first_read(client, proposals)
     assert service.store.session_of_view(second) is None  # the second proposal was not
     view = _read(client, f"/api/views/{first}").json()
     assert view == {k: v for k, v in again.items() if k != "id"}
+
+
+# ---------------------------------------------------------------- a store that cannot record
+@pytest.mark.parametrize("failure", [StorageFull, StoreUnavailable])
+def test_a_change_is_answered_though_its_first_token_cannot_be_recorded(
+        client, monkeypatch, failure):
+    """The change is made: its answer says so (view_token null), never "nothing changed"."""
+    service = client.app.state.service
+    monkeypatch.setattr(service, "_draw_view_token", lambda _id: None)
+    session = service.create({"example": "origin"})
+
+    def refuse(_id: str, _proposed: str) -> str:
+        raise failure()
+
+    monkeypatch.setattr(service.store, "view_token", refuse)
+    resp = client.patch(f"/api/sessions/{session.id}", json={"title": "renamed"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["view_token"] is None
+    assert resp.json()["title"] == service.get(session.id).title == "renamed"
+
+
+def test_the_share_view_reads_though_the_first_token_cannot_be_recorded(client, monkeypatch):
+    service = client.app.state.service
+    monkeypatch.setattr(service, "_draw_view_token", lambda _id: None)
+    session = service.create({"example": "origin"})
+
+    def full(_id: str, _proposed: str) -> str:
+        raise StorageFull()
+
+    monkeypatch.setattr(service.store, "view_token", full)
+    page = client.get(f"/s/{session.id}?tab=share")
+    assert page.status_code == 200
+    assert 'id="link-view-unavailable"' in page.text
+    assert 'id="link-view"' not in page.text

@@ -6,8 +6,8 @@ and a session has one token. Rows live and die with their session's row: `delete
 the expiry sweep remove them in the same transaction (`DELETE_OF`, `DELETE_EXPIRED`), and
 every read joins the live session, so a row of an expired session — or one that a
 process from before view tokens left behind when it deleted its session — is never
-served. Reads are one SELECT on the reading connection; recording goes through the
-store's group commit (`record`).
+served, and the sweep removes it. Reads are one SELECT on the reading connection;
+recording goes through the store's group commit (`record`).
 
 Redis: two keys with the session's TTL, `<prefix>w:<id>` (the token) and
 `<prefix>t:<token>` (the id); `VIEW_LUA` reads or records them, `SESSION_OF_LUA` reads,
@@ -36,7 +36,8 @@ SELECT s.id FROM views AS v JOIN sessions AS s ON s.id = v.id
  WHERE v.token = ? AND s.expires_at > ?
 """
 DELETE_OF = "DELETE FROM views WHERE id = ?"
-DELETE_EXPIRED = "DELETE FROM views WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ?)"
+DELETE_EXPIRED = ("DELETE FROM views WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ?)"
+                  " OR id NOT IN (SELECT id FROM sessions)")  # and rows an old process left
 
 
 def read(db: sqlite3.Connection, session_id: str) -> tuple[bool, str | None]:
