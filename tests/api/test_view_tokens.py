@@ -310,10 +310,9 @@ def test_a_session_without_a_token_gets_one_on_its_first_read(client, proposals,
 
 
 # ---------------------------------------------------------------- a store that cannot record
-@pytest.mark.parametrize("failure", [StorageFull, StoreUnavailable])
-def test_a_change_is_answered_though_its_first_token_cannot_be_recorded(
-        client, monkeypatch, failure):
-    """The change is made: its answer says so (view_token null), never "nothing changed"."""
+def _tokenless(client, monkeypatch, failure) -> str:
+    """Return the id of a session without a token, in a store that now refuses to record
+    one, raising `failure` (as a full or silent store does)."""
     service = client.app.state.service
     monkeypatch.setattr(service, "_draw_view_token", lambda _id: None)
     session = service.create({"example": "origin"})
@@ -322,22 +321,23 @@ def test_a_change_is_answered_though_its_first_token_cannot_be_recorded(
         raise failure()
 
     monkeypatch.setattr(service.store, "view_token", refuse)
-    resp = client.patch(f"/api/sessions/{session.id}", json={"title": "renamed"})
+    return str(session.id)
+
+
+@pytest.mark.parametrize("failure", [StorageFull, StoreUnavailable])
+def test_a_change_is_answered_though_its_first_token_cannot_be_recorded(
+        client, monkeypatch, failure):
+    """The change is made: its answer says so (view_token null), never "nothing changed"."""
+    sid = _tokenless(client, monkeypatch, failure)
+    resp = client.patch(f"/api/sessions/{sid}", json={"title": "renamed"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["view_token"] is None
-    assert resp.json()["title"] == service.get(session.id).title == "renamed"
+    assert resp.json()["title"] == client.app.state.service.get(sid).title == "renamed"
 
 
 def test_the_share_view_reads_though_the_first_token_cannot_be_recorded(client, monkeypatch):
-    service = client.app.state.service
-    monkeypatch.setattr(service, "_draw_view_token", lambda _id: None)
-    session = service.create({"example": "origin"})
-
-    def full(_id: str, _proposed: str) -> str:
-        raise StorageFull()
-
-    monkeypatch.setattr(service.store, "view_token", full)
-    page = client.get(f"/s/{session.id}?tab=share")
+    sid = _tokenless(client, monkeypatch, StorageFull)
+    page = client.get(f"/s/{sid}?tab=share")
     assert page.status_code == 200
     assert 'id="link-view-unavailable"' in page.text
     assert 'id="link-view"' not in page.text
