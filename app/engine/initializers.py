@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .params import Parameters, Transition
-from .spec import InitSpec, NetworkSpec
+from .spec import INIT_SCHEMES, InitSpec, NetworkSpec, check_registry
 
 Array = NDArray[np.float64]
 Initializer = Callable[[np.random.Generator, int, int, InitSpec], Array]
@@ -107,6 +107,10 @@ FIELDS: dict[str, tuple[str, ...]] = {  # the InitSpec fields each scheme reads,
     "lecun_normal": ("seed", "gain"),
     "orthogonal": ("seed", "gain"),
 }
+
+check_registry("initializers.INITIALIZERS", INITIALIZERS, INIT_SCHEMES)
+check_registry("initializers.DESCRIPTIONS", DESCRIPTIONS, INIT_SCHEMES)
+check_registry("initializers.FIELDS", FIELDS, INIT_SCHEMES)
 
 
 def initialize(spec: NetworkSpec, keep: Mapping[int, Transition] | None = None) -> Parameters:

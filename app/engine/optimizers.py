@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .spec import OptimizerSpec, RegularizationSpec
+from .spec import (
+    OPTIMIZER_NAMES,
+    REGULARIZER_KINDS,
+    OptimizerSpec,
+    RegularizationSpec,
+    check_registry,
+)
 
 Array = NDArray[np.float64]
 
@@ -149,6 +155,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
                   "m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  Δw = −η·m̂ / (√v̂ + ε)"),
     )
 }
+check_registry("optimizers.OPTIMIZERS", OPTIMIZERS, OPTIMIZER_NAMES)
 
 
 def new_state(opt: OptimizerSpec, arrays: list[Array]) -> OptimizerState:
@@ -190,6 +197,7 @@ REGULARIZERS: dict[str, Regularizer] = {
                     lambda rate, w: rate * w, "λ·½ΣW²  (gradient λ·W)"),
     )
 }
+check_registry("optimizers.REGULARIZERS", REGULARIZERS, REGULARIZER_KINDS)
 
 
 def penalty(reg: RegularizationSpec, weights: list[Array]) -> float:

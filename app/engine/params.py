@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .losses import LOSSES
 from .spec import NetworkSpec, SpecError
 
 Array = NDArray[np.float64]
@@ -83,8 +84,6 @@ def as_vector(values: ArrayLike, field: str, size: int | None = None) -> Array:
 
 def check_data(spec: NetworkSpec, inputs: ArrayLike, targets: ArrayLike) -> tuple[Array, Array]:
     """Return (inputs, targets) as float64 matrices shaped for the spec, or raise SpecError."""
-    from .losses import LOSSES
-
     x = as_matrix(inputs, "inputs")
     y = as_matrix(targets, "targets")
     if x.shape[0] < 1:

@@ -5,12 +5,20 @@ sizes, activations, loss, initialisation, optimiser, regularisation and batching
 (inputs, targets) and parameters live beside it, not in it. `validate` raises `SpecError`
 naming the offending field in the API's dotted/indexed form (`layers[1]`,
 `init.std`), so the web layers can pass the message straight to the user.
+
+The names a spec may choose are plain data here. Activations and losses need nothing of
+the spec, so their registries sit below it and it reads them directly. Initialisers,
+optimisers and regularisers take the spec's dataclasses, so their registries sit above
+it: the spec lists their names (`INIT_SCHEMES`, `OPTIMIZER_NAMES`, `REGULARIZER_KINDS`)
+and each registry checks on import that it holds exactly those (`check_registry`). The
+cost is a name written twice; the gain is that imports run one way.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -19,6 +27,12 @@ from .activations import ACTIVATIONS
 from .losses import LOSSES
 
 INIT_MAGNITUDE = 1e6  # |init parameter| at most this: larger draws overflow to ±inf
+
+# The names each registry above the spec must hold, in its order (see the docstring).
+INIT_SCHEMES = ("constant", "zeros", "uniform", "normal", "xavier_uniform", "xavier_normal",
+                "he_uniform", "he_normal", "lecun_normal", "orthogonal")  # INITIALIZERS
+OPTIMIZER_NAMES = ("sgd", "momentum", "rmsprop", "adam")  # optimizers.OPTIMIZERS
+REGULARIZER_KINDS = ("none", "l1", "l2")  # optimizers.REGULARIZERS
 
 
 class SpecError(ValueError):
@@ -35,7 +49,7 @@ class SpecError(ValueError):
 class InitSpec:
     """How the weights and biases start. Only the fields of `scheme` are used."""
 
-    scheme: str = "xavier_uniform"  # a name in initializers.INITIALIZERS
+    scheme: str = "xavier_uniform"  # one of INIT_SCHEMES
     seed: int = 0  # numpy.random.default_rng(seed); transitions drawn 0…L−1 in C order
     bias: float = 0.0  # every bias starts at this constant (the origin uses 1)
     value: float = 1.0  # constant
@@ -50,7 +64,7 @@ class InitSpec:
 class OptimizerSpec:
     """The optimiser and its hyper-parameters (defaults as in DESIGN.md)."""
 
-    name: str = "sgd"  # sgd | momentum | rmsprop | adam
+    name: str = "sgd"  # one of OPTIMIZER_NAMES: sgd | momentum | rmsprop | adam
     learning_rate: float = 0.1  # step size
     momentum: float = 0.9  # momentum: velocity decay μ
     nesterov: bool = False  # momentum: look-ahead gradient
@@ -64,7 +78,7 @@ class OptimizerSpec:
 class RegularizationSpec:
     """Weight penalty: L2 adds rate·½ΣW², L1 adds rate·Σ|W|; biases are never penalised."""
 
-    kind: str = "none"  # none | l1 | l2
+    kind: str = "none"  # one of REGULARIZER_KINDS: none | l1 | l2
     rate: float = 0.0
 
 
@@ -112,6 +126,14 @@ class NetworkSpec:
     def with_changes(self, **changes: Any) -> NetworkSpec:
         """Return a copy with fields replaced."""
         return replace(self, **changes)
+
+
+def check_registry(registry: str, names: Iterable[str], allowed: tuple[str, ...]) -> None:
+    """Raise RuntimeError unless a registry holds exactly the names the spec allows, in
+    the same order (the page lists the registry, an error message the spec's names)."""
+    held = tuple(names)
+    if held != allowed:
+        raise RuntimeError(f"{registry} holds {held}, but the spec allows {allowed}")
 
 
 @lru_cache(maxsize=1024)
@@ -164,10 +186,8 @@ def _validate_loss(spec: NetworkSpec) -> None:
 
 
 def _validate_init(init: InitSpec) -> None:
-    from .initializers import INITIALIZERS
-
-    if init.scheme not in INITIALIZERS:
-        known = ", ".join(INITIALIZERS)
+    if init.scheme not in INIT_SCHEMES:
+        known = ", ".join(INIT_SCHEMES)
         raise SpecError("init.scheme", f"unknown scheme {init.scheme!r}; choose one of {known}")
     if isinstance(init.seed, bool) or not isinstance(init.seed, int) or init.seed < 0:
         raise SpecError("init.seed", f"must be a whole number ≥ 0, got {init.seed!r}", 0)
@@ -184,10 +204,8 @@ def _validate_init(init: InitSpec) -> None:
 
 
 def _validate_optimizer(opt: OptimizerSpec) -> None:
-    from .optimizers import OPTIMIZERS
-
-    if opt.name not in OPTIMIZERS:
-        known = ", ".join(OPTIMIZERS)
+    if opt.name not in OPTIMIZER_NAMES:
+        known = ", ".join(OPTIMIZER_NAMES)
         raise SpecError("optimizer.name", f"unknown optimizer {opt.name!r}; choose one of {known}")
     for name in ("learning_rate", "momentum", "rho", "epsilon", "beta1", "beta2"):
         _finite(f"optimizer.{name}", getattr(opt, name))
@@ -203,10 +221,8 @@ def _validate_optimizer(opt: OptimizerSpec) -> None:
 
 
 def _validate_regularization(reg: RegularizationSpec) -> None:
-    from .optimizers import REGULARIZERS
-
-    if reg.kind not in REGULARIZERS:
-        known = ", ".join(REGULARIZERS)
+    if reg.kind not in REGULARIZER_KINDS:
+        known = ", ".join(REGULARIZER_KINDS)
         raise SpecError("regularization.kind", f"unknown kind {reg.kind!r}; choose one of {known}")
     _finite("regularization.rate", reg.rate)
     if reg.rate < 0:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 
-from app.engine.initializers import INITIALIZERS, initialize
+from app.engine.initializers import DESCRIPTIONS, FIELDS, INITIALIZERS, initialize
+from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
 from app.engine.params import check_data, parameters_equal
 from app.engine.spec import (
+    INIT_SCHEMES,
+    OPTIMIZER_NAMES,
+    REGULARIZER_KINDS,
     InitSpec,
     NetworkSpec,
     OptimizerSpec,
     RegularizationSpec,
     SpecError,
+    check_registry,
     validate,
 )
 
@@ -48,6 +55,40 @@ def test_invalid_spec_names_the_field(spec: NetworkSpec, field: str) -> None:
     with pytest.raises(SpecError) as err:
         validate(spec)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("registry", "allowed"),
+    [(INITIALIZERS, INIT_SCHEMES), (DESCRIPTIONS, INIT_SCHEMES), (FIELDS, INIT_SCHEMES),
+     (OPTIMIZERS, OPTIMIZER_NAMES), (REGULARIZERS, REGULARIZER_KINDS)],
+)
+def test_each_registry_holds_the_names_the_spec_allows_in_its_order(
+        registry: Mapping[str, object], allowed: tuple[str, ...]) -> None:
+    assert tuple(registry) == allowed
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (NetworkSpec((2, 1), init=InitSpec("magic")),
+         "unknown scheme 'magic'; choose one of " + ", ".join(INITIALIZERS)),
+        (NetworkSpec((2, 1), optimizer=OptimizerSpec("lbfgs")),
+         "unknown optimizer 'lbfgs'; choose one of sgd, momentum, rmsprop, adam"),
+        (NetworkSpec((2, 1), regularization=RegularizationSpec("l3")),
+         "unknown kind 'l3'; choose one of none, l1, l2"),
+    ],
+)
+def test_an_unknown_name_lists_every_choice(spec: NetworkSpec, message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        validate(spec)
+    assert err.value.message == message
+
+
+@pytest.mark.parametrize("names", [OPTIMIZER_NAMES[:-1], (*OPTIMIZER_NAMES, "lbfgs"),
+                                   OPTIMIZER_NAMES[::-1]])
+def test_a_registry_that_differs_from_the_spec_is_refused(names: tuple[str, ...]) -> None:
+    with pytest.raises(RuntimeError, match=r"optimizers\.OPTIMIZERS holds"):
+        check_registry("optimizers.OPTIMIZERS", names, OPTIMIZER_NAMES)
 
 
 def test_activations_override_hidden_and_output() -> None:
