@@ -48,7 +48,8 @@ from app.settings import Settings
 from . import building, checking, costs, csvdata, documents, history, training
 from .cache import SessionCache, working_copy
 from .errors import ServiceError, StorageFull, StoreUnavailable, not_found, over_limit
-from .model import Divergence, Problem, Session, Snapshot, dumps, loads, unsaved
+from .model import Divergence, Problem, Session, Snapshot
+from .storage.codec import dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull
 from .stores.base import InlineStore, MissingPart, ViewTokenTaken
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.sessions import model
+from app.engine.spec import spec_to_dict
 from app.sessions.cache import SessionCache
 from app.sessions.errors import ServiceError
+from app.sessions.model import Session
 from app.sessions.service import SessionService
+from app.sessions.storage import blob, codec, undo
 from app.sessions.stores.base import LocalLocks
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.sqlite import SqliteStore
@@ -108,32 +112,32 @@ def test_a_blob_round_trips_and_reused_sections_equal_fresh_ones() -> None:
         service.patch(sid, {"cells": [{"transition": 1, "kind": "biases", "column": 0,
                                        "value": 0.5 + k}]})
     s = service.get(sid)
-    blob = model.dumps(s)
+    parts = codec.dumps(s)
     s.packed.clear()
-    assert model.dumps(s) == blob  # packing the sections afresh gives the same bytes
-    again = model.loads(blob)
-    assert model.dumps(again) == blob
+    assert codec.dumps(s) == parts  # packing the sections afresh gives the same bytes
+    again = codec.loads(parts)
+    assert codec.dumps(again) == parts
     assert all(np.array_equal(p.weights, q.weights) and np.array_equal(p.biases, q.biases)
                for p, q in zip(again.parameters, s.parameters, strict=True))
     assert [u.label for u in again.undo] == [u.label for u in s.undo]
     assert np.array_equal(again.history_losses, s.history_losses)
 
 
-def _format_4(s: model.Session) -> bytes:
+def _format_4(s: Session) -> bytes:
     """Return the session as format 4 wrote it: one blob of three framed sections (data,
     undo, core), the histories among the core's arrays."""
-    core, data, undo, initial, *_ = model.dumps(s)
-    meta, arrays = model._unpack_blob(core)
-    initial_meta, initial_arrays = model._unpack_blob(initial)
+    core, data, stacks, initial, *_ = codec.dumps(s)
+    meta, arrays = blob.unpack_blob(core)
+    initial_meta, initial_arrays = blob.unpack_blob(initial)
     meta.update(initial_meta)
     arrays.update(initial_arrays)
     del meta["series"]
     meta["format"] = 4
     arrays.update(history_steps=s.history_steps, history_losses=s.history_losses,
                   test_steps=s.test_steps, test_losses=s.test_losses)
-    sections = [data, undo, model._pack_blob(meta, arrays)]
+    sections = [data, stacks, blob.pack_blob(meta, arrays)]
     lengths = b"".join(len(part).to_bytes(8, "little") for part in sections)
-    return b"".join([model.MAGIC, len(sections).to_bytes(8, "little"), lengths, *sections])
+    return b"".join([blob.MAGIC, len(sections).to_bytes(8, "little"), lengths, *sections])
 
 
 def test_a_format_4_blob_still_loads_and_saves_as_parts() -> None:
@@ -142,21 +146,21 @@ def test_a_format_4_blob_still_loads_and_saves_as_parts() -> None:
     service.step(sid, 700)
     service.patch(sid, {"title": "edited"})
     s = service.get(sid)
-    old = model.loads([_format_4(s)])
-    assert model.dumps(old) == model.dumps(s)
+    old = codec.loads([_format_4(s)])
+    assert codec.dumps(old) == codec.dumps(s)
     assert old.history_steps.tolist() == s.history_steps.tolist()
     assert old.history_losses.tobytes() == s.history_losses.tobytes()
 
 
-def _format_3(s: model.Session) -> bytes:
+def _format_3(s: Session) -> bytes:
     """Return the session as format 3 wrote it: one header, one payload, the undo and redo
     snapshots' metas in the header (their arrays prefixed undo<i>. / redo<i>.)."""
     meta: dict[str, object] = {}
     arrays: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
     aliases: dict[str, str] = {}
-    sections = model._sections(_format_4(s))
+    sections = blob.sections(_format_4(s))
     for part in (sections[0], sections[2]):
-        part_meta, part_arrays = model._unpack_blob(part)
+        part_meta, part_arrays = blob.unpack_blob(part)
         aliases.update(part_meta.pop("aliases"))
         meta.update(part_meta)
         arrays.update(part_arrays)
@@ -171,7 +175,7 @@ def _format_3(s: model.Session) -> bytes:
             for name, slot in snap.state.slots.items():
                 for j, a in enumerate(slot):
                     arrays[f"{p}.state.{name}.{j}"] = a
-            specs.append(model.spec_to_dict(snap.spec))
+            specs.append(spec_to_dict(snap.spec))
             stacks[kind].append({
                 "prefix": p, "label": snap.label, "spec": len(specs) - 1, "at": snap.at,
                 "transitions": len(snap.parameters),
@@ -183,7 +187,7 @@ def _format_3(s: model.Session) -> bytes:
     meta.update(stacks, specs=specs, aliases=aliases)
     meta["test_steps"], meta["test_losses"] = [], []
     arrays.pop("test_steps"), arrays.pop("test_losses")
-    return model.MAGIC_V3 + model._pack_blob(meta, arrays)[4:]
+    return blob.MAGIC_V3 + blob.pack_blob(meta, arrays)[4:]
 
 
 def test_a_format_3_blob_still_loads() -> None:
@@ -194,8 +198,8 @@ def test_a_format_3_blob_still_loads() -> None:
     service.step(sid, 3)
     service.undo(sid)
     s = service.get(sid)
-    old = model.loads([_format_3(s)])
-    assert json.dumps(model.spec_to_dict(old.spec)) == json.dumps(model.spec_to_dict(s.spec))
+    old = codec.loads([_format_3(s)])
+    assert json.dumps(spec_to_dict(old.spec)) == json.dumps(spec_to_dict(s.spec))
     assert old.progress == s.progress
     assert old.version == s.version
     assert all(np.array_equal(p.weights, q.weights)
@@ -204,6 +208,22 @@ def test_a_format_3_blob_still_loads() -> None:
     assert [r.progress for r in old.redo] == [r.progress for r in s.redo]
     assert all(np.array_equal(a.parameters[0].weights, b.parameters[0].weights)
                for a, b in zip(old.undo, s.undo, strict=True))
+
+
+def test_an_undo_entry_is_encoded_once_and_forgotten_with_it() -> None:
+    service = SessionService(MemoryStore(), Settings(store="memory"))
+    sid = service.create({"example": "origin"}).id
+    snap = service.get(sid).snapshot("held by this test only")
+    twin = replace(snap)  # equal, but another snapshot
+    first = undo.piece(snap)
+    assert undo.piece(snap) is first
+    assert undo.piece(twin) is not first
+    assert undo.piece(twin).meta == first.meta
+    key = id(snap)
+    assert undo._pieces[key][1] is first
+    del snap
+    gc.collect()
+    assert key not in undo._pieces
 
 
 def test_thread_locks_are_forgotten_when_free() -> None:

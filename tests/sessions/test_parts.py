@@ -14,6 +14,7 @@ import pytest
 
 from app.sessions import history, model
 from app.sessions.service import SessionService
+from app.sessions.storage import codec
 from app.sessions.stores import Store
 from app.sessions.stores.base import MissingPart
 from app.sessions.stores.memory import MemoryStore
@@ -48,16 +49,16 @@ def _assert_store_holds(service: SessionService, sid: str) -> model.Session:
     """Assert that decoding what the store holds gives the session the service has."""
     held = service.store.load(sid)
     assert held is not None
-    fresh = model.loads(held)
+    fresh = codec.loads(held)
     kept = service.get(sid)
     assert fresh.version == kept.version
     assert fresh.history_steps.tolist() == kept.history_steps.tolist()
     assert fresh.history_losses.tobytes() == kept.history_losses.tobytes()
     assert fresh.test_losses.tobytes() == kept.test_losses.tobytes()
     fresh.packed.clear()
-    kept_again = model.loads(model.dumps(kept))
+    kept_again = codec.loads(codec.dumps(kept))
     kept_again.packed.clear()
-    assert model.dumps(fresh) == model.dumps(kept_again)
+    assert codec.dumps(fresh) == codec.dumps(kept_again)
     return fresh
 
 
@@ -65,7 +66,7 @@ def test_a_step_rewrites_the_core_and_the_last_chunk_of_history_only() -> None:
     store = Recording(MemoryStore())
     service = _service(store)
     sid = service.create({"example": "origin"}).id
-    service.step(sid, 2 * model.CHUNK_POINTS + 100)  # two full chunks and a partial one
+    service.step(sid, 2 * codec.CHUNK_POINTS + 100)  # two full chunks and a partial one
     service.step(sid, 1)
     writes = store.saves[-1]
     assert len(writes) == 7  # core, data, undo, initial, three chunks of history
@@ -83,7 +84,7 @@ def test_the_step_that_fills_a_chunk_and_the_next_one_start_a_new_part() -> None
     store = Recording(MemoryStore())
     service = _service(store)
     sid = service.create({"example": "origin"}).id
-    service.step(sid, model.CHUNK_POINTS - 1)
+    service.step(sid, codec.CHUNK_POINTS - 1)
     service.step(sid, 1)
     assert len(store.saves[-1]) == 5
     assert store.saves[-1][4] is not None
@@ -120,17 +121,17 @@ def test_every_kind_of_change_leaves_the_store_holding_the_session(store: Store)
 
 def test_a_history_past_the_stored_bound_is_decimated_and_saved_whole(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "STORE_POINTS", 3 * model.CHUNK_POINTS)
+    monkeypatch.setattr(history, "STORE_POINTS", 3 * codec.CHUNK_POINTS)
     store = Recording(MemoryStore())
     service = _service(store)
     sid = service.create({"example": "origin"}).id
     for _ in range(4):
-        service.step(sid, model.CHUNK_POINTS)
+        service.step(sid, codec.CHUNK_POINTS)
         _assert_store_holds(service, sid)
     steps = service.get(sid).history_steps
     assert steps[0] == 1
-    assert steps[-1] == 4 * model.CHUNK_POINTS
-    assert len(steps) <= 3 * model.CHUNK_POINTS
+    assert steps[-1] == 4 * codec.CHUNK_POINTS
+    assert len(steps) <= 3 * codec.CHUNK_POINTS
 
 
 def test_two_workers_taking_turns_never_save_over_a_copy_they_did_not_read(
@@ -139,7 +140,7 @@ def test_two_workers_taking_turns_never_save_over_a_copy_they_did_not_read(
     a = SessionService(SqliteStore(path, "NORMAL"), Settings(store="sqlite"))
     b = SessionService(SqliteStore(path, "NORMAL"), Settings(store="sqlite"))
     sid = a.create({"example": "origin"}).id
-    a.step(sid, model.CHUNK_POINTS + 10)
+    a.step(sid, codec.CHUNK_POINTS + 10)
     for k in range(6):
         (a if k % 2 else b).step(sid, 1 + 300 * (k % 3))
         for worker in (a, b):
@@ -218,14 +219,14 @@ def test_sqlite_sweeping_an_expired_session_removes_its_parts(tmp_path: Path) ->
 def test_a_history_saved_in_chunks_round_trips_bit_for_bit() -> None:
     service = _service(MemoryStore())
     sid = service.create({"example": "origin"}).id
-    service.step(sid, 3 * model.CHUNK_POINTS)
+    service.step(sid, 3 * codec.CHUNK_POINTS)
     s = service.get(sid)
-    parts = model.dumps(s)
-    assert [len(p) for p in parts[4:]] == [16 * model.CHUNK_POINTS] * 3
-    again = model.loads(parts)
+    parts = codec.dumps(s)
+    assert [len(p) for p in parts[4:]] == [16 * codec.CHUNK_POINTS] * 3
+    again = codec.loads(parts)
     assert np.array_equal(again.history_steps, s.history_steps)
     assert again.history_losses.tobytes() == s.history_losses.tobytes()
-    assert model.dumps(again) == parts
+    assert codec.dumps(again) == parts
 
 
 def _lose_parts(store: Store, sid: str) -> None:

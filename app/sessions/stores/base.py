@@ -1,8 +1,8 @@
 """The store interface: sessions by id, per-session locks, expiry and a session cap.
 
 A store knows nothing of networks: it keeps each session as a list of opaque parts (byte
-strings, see `model.dumps`) with the version number its writer gives it, which `version`
-returns without the parts (a process that keeps decoded sessions checks its copy is
+strings, see `storage.codec.dumps`) with the version number its writer gives it, which
+`version` returns without the parts (a process that keeps decoded sessions checks its copy is
 current with it). A save may leave parts as they are (None in its place): a training
 step rewrites the few parts it changed, not the whole session. Every change to a session
 happens inside `lock(id)`, which must exclude every other holder of the same id in this
