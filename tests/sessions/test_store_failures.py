@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.sessions.errors import StorageFull, StoreUnavailable
 from app.sessions.stores import sqlite as sqlite_module
+from app.sessions.stores import sqlite_wal
 from app.sessions.stores.redis import RedisStore
 from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings
@@ -255,10 +256,10 @@ def test_on_a_small_file_system_the_wal_stays_a_small_share_of_it_under_steady_w
     # Steady writes left no gap for a checkpoint round to restart the WAL, which grew until
     # it filled a 2 MiB disk; there SQLite's own checkpoint now runs inside the commits.
     disk = 2 * 1024 * 1024
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_SECONDS", 3600.0)  # no round runs
-    monkeypatch.setattr(sqlite_module, "_disk_frames",  # the file system is 2 MiB
-                        lambda directory: disk // sqlite_module.WAL_DISK_SHARE
-                        // sqlite_module.PAGE_BYTES)
+    monkeypatch.setattr(sqlite_wal, "CHECKPOINT_SECONDS", 3600.0)  # no round runs
+    monkeypatch.setattr(sqlite_wal, "_disk_frames",  # the file system is 2 MiB
+                        lambda directory: disk // sqlite_wal.WAL_DISK_SHARE
+                        // sqlite_wal.PAGE_BYTES)
     store = SqliteStore(tmp_path / "s.sqlite3", "NORMAL")
     ids = [f"{k:022d}" for k in range(8)]
     for sid in ids:
