@@ -83,9 +83,13 @@ _trainers = TrainerPool()
 
 def run(spec: NetworkSpec, inputs: Array, targets: Array, params: Parameters,
         state: OptimizerState, progress: Progress, iterations: int,
-        budget: float) -> RunResult:
-    """Train in this process until `iterations` or `budget` seconds (the worker's entry)."""
-    deadline = time.perf_counter() + budget
+        budget: float, until: float | None = None) -> RunResult:
+    """Train in this process until `iterations` or `budget` seconds (the worker's entry),
+    and in any case by `until` (a `time.monotonic()` time, system-wide on Linux: a run
+    handed to a worker counts the wait for it — a pool starting, a queue — against its
+    budget, rather than starting its budget when it finally runs)."""
+    left = budget if until is None else min(budget, until - time.monotonic())
+    deadline = time.perf_counter() + max(0.0, left)  # one step is always taken
     trainer = _trainers.take(spec, inputs, targets)
     result = trainer.run(params, state, progress, iterations, deadline)
     _trainers.give_back(trainer, inputs, targets)
@@ -98,8 +102,9 @@ def train(spec: NetworkSpec, inputs: Array, targets: Array, params: Parameters,
     """Train inline, or in a worker process when `offload` (a long run)."""
     if not offload:
         return run(spec, inputs, targets, params, state, progress, iterations, budget)
+    until = time.monotonic() + budget  # before the pool starts or the run waits its turn
     return _get_pool(workers).submit(run, spec, inputs, targets, params, state, progress,
-                                     iterations, budget).result()
+                                     iterations, budget, until).result()
 
 
 def _get_pool(workers: int) -> ProcessPoolExecutor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -67,3 +68,16 @@ def test_long_runs_train_at_a_lower_priority_than_the_server() -> None:
     pool = training._get_pool(1)
     niceness = pool.submit(os.nice, 0).result(timeout=60)
     assert niceness == min(19, os.nice(0) + training.WORKER_NICENESS)
+
+
+def test_a_run_whose_deadline_passed_while_it_waited_takes_one_step_only() -> None:
+    """A run handed to a worker counts its wait (the pool starting, a queue) against its
+    budget: past its deadline when it starts, it takes the one step every run takes."""
+    params, state = ORIGIN.parameters, new_state(SPEC.optimizer, ORIGIN.parameters)
+    late = training.run(SPEC, X, Y, params, state, Progress(0, 0, 0), 10_000, budget=60.0,
+                        until=time.monotonic() - 1.0)
+    assert late.iterations_run == 1
+    assert late.truncated
+    on_time = training.run(SPEC, X, Y, params, state, Progress(0, 0, 0), 50, budget=60.0,
+                           until=time.monotonic() + 60.0)
+    assert on_time.iterations_run == 50
