@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from app.sessions.service import SessionService
+from app.sessions.stepping import TrainingRun
 from app.sessions.stores import Store
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.redis import RedisStore
@@ -96,13 +97,13 @@ def training_threads(monkeypatch: pytest.MonkeyPatch) -> Callable[[SessionServic
     runs from then on, in the list it returns."""
     def record(service: SessionService) -> list[int]:
         threads: list[int] = []
-        train = service._train
+        train = service._stepper.train
 
-        def recording(*args: Any, **kwargs: Any) -> None:
+        def recording(*args: Any, **kwargs: Any) -> TrainingRun:
             threads.append(threading.get_ident())
-            train(*args, **kwargs)
+            return train(*args, **kwargs)
 
-        monkeypatch.setattr(service, "_train", recording)
+        monkeypatch.setattr(service._stepper, "train", recording)
         return threads
 
     return record
