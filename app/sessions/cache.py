@@ -8,7 +8,7 @@ Entries are shared by the threads of the process and must never be changed in pl
 readers use them as they are, and a change works on `working_copy` and puts the copy
 back once it is saved. Bounded by the size of the blobs the entries came from (a fair
 measure of their memory) and by count (each may also keep a couple of small traces it
-computed, see `SessionService.trace_of`); the least recently used go first.
+computed, see `reading.trace_of`); the least recently used go first.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A session: one network with its data, parameters, optimiser state and history.
 
 These are the domain's classes, plain data. How a session is stored — as bytes, in
-parts, in a store — is the storage wing's business (`app.sessions.storage`).
+parts, in a store — is the storage wing's business (`app.sessions.storage`); three fields
+of `Session` still carry that wing's bookkeeping for it (`packed`, `stored`, `derived`:
+what was encoded and saved, and a remembered trace), never part of the session's data.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class Session:
     stored: tuple[int, tuple[Any, ...]] | None = field(default=None, repr=False,
                                                       compare=False)
     # The service's traces, by the rows asked for, each with the objects it came from
-    # (see `SessionService.trace_of`); never stored.
+    # (see `reading.trace_of`); never stored.
     derived: dict[Any, tuple[tuple[Any, ...], Any]] = field(
         default_factory=dict, repr=False, compare=False)
 

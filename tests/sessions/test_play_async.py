@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.sessions.service import SessionService, StepOutcome, quick
+from app.sessions.service import SessionService, StepOutcome
+from app.sessions.stepping import trains_on_loop as quick
 from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings
 from tests.conftest import run_async

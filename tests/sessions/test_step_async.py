@@ -12,7 +12,8 @@ import pytest
 
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
-from app.sessions.service import SessionService, StepOutcome, quick
+from app.sessions.service import SessionService, StepOutcome
+from app.sessions.stepping import trains_on_loop as quick
 from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.sqlite import SqliteStore
 from app.settings import Settings

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
+import pytest
 
 from app.engine import examples
 from app.engine.optimizers import new_state
@@ -81,3 +84,27 @@ def test_a_run_whose_deadline_passed_while_it_waited_takes_one_step_only() -> No
     on_time = training.run(SPEC, X, Y, params, state, Progress(0, 0, 0), 50, budget=60.0,
                            until=time.monotonic() + 60.0)
     assert on_time.iterations_run == 50
+
+
+def test_a_run_handed_to_a_worker_carries_its_deadline_from_before_it_waits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train(offload=True)` fixes the run's deadline when it is called, before the pool
+    starts or the run queues: the worker gets it as `until`."""
+    sent: list[tuple[Any, ...]] = []
+
+    class Recording:
+        def submit(self, fn: Any, *args: Any) -> Future[Any]:
+            sent.append(args)
+            done: Future[Any] = Future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(training, "_get_pool", lambda _workers: Recording())
+    params, state = ORIGIN.parameters, new_state(SPEC.optimizer, ORIGIN.parameters)
+    before = time.monotonic()
+    training.train(SPEC, X, Y, params, state, Progress(0, 0, 0), 100, 2.0, offload=True,
+                   workers=1)
+    after = time.monotonic()
+    budget, until = sent[0][-2:]
+    assert budget == 2.0
+    assert before + 2.0 <= until <= after + 2.0

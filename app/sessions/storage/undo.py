@@ -52,9 +52,10 @@ class Piece:
 # Each snapshot's piece, by the snapshot's id, with a weak reference to the snapshot that
 # drops the entry when the snapshot goes (snapshots compare by value, so they cannot be
 # the keys of a WeakKeyDictionary). The reference also tells a live snapshot from a dead
-# one whose id was reused. No lock: each access is one atomic dict operation, and the
-# drop runs while the snapshot is being freed, before its id can be reused (a lock there
-# could deadlock, as a collection may run the drop inside another).
+# one whose id was reused. No lock: two threads encoding one snapshot at once at worst
+# encode it twice (the replaced reference dies without dropping the entry), and the drop
+# runs while the snapshot is being freed, before its id can be reused (a lock there could
+# deadlock, as a collection may run the drop inside another).
 _pieces: dict[int, tuple[weakref.ref[Snapshot], Piece]] = {}
 
 
