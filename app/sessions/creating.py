@@ -8,7 +8,6 @@ ready for `SessionService` to store; nothing here touches a store.
 from __future__ import annotations
 
 import binascii
-import secrets
 import time
 from typing import Any
 
@@ -21,21 +20,8 @@ from app.engine.spec import NetworkSpec
 from . import building, csvdata, documents, editing, reading
 from .costs import Costs
 from .errors import ServiceError
+from .ids import new_id
 from .model import Session
-
-ID_BYTES = 16  # 128 random bits
-ID_LENGTH = 22  # base64url of 16 bytes, no padding
-ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def new_id() -> str:
-    """Return a fresh random session id."""
-    return secrets.token_urlsafe(ID_BYTES)
-
-
-def valid_id(session_id: str) -> bool:
-    """Return True if the id has the shape of one this service makes."""
-    return len(session_id) == ID_LENGTH and set(session_id) <= ID_CHARS
 
 
 def new_session(body: dict[str, Any], caps: Costs) -> Session:

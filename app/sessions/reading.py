@@ -57,25 +57,25 @@ class DiagnosticsReport:
 
 
 # ---------------------------------------------------------------------- the next step
-def _traced_rows(s: Session, costs: Costs, observations: list[int] | None
+def _traced_rows(s: Session, caps: Costs, observations: list[int] | None
                  ) -> tuple[NDArray[np.intp] | None, Shown | None]:
     """Return the rows a trace holds (None: every row) and, for the next batch, what they
     show of it; refuse observations out of range or over the cap."""
     n = s.inputs.shape[0]
     if observations is None:
-        return costs.sample(s.spec, next_rows(s.spec, n, s.progress), n)
+        return caps.sample(s.spec, next_rows(s.spec, n, s.progress), n)
     bad = [i for i in observations if not 0 <= i < n]
     if bad or not observations:
         raise ServiceError(422, "invalid", f"observations must be indices 0…{n - 1}",
                            "observations", n - 1)
-    costs.check_observations(s.spec, len(observations))
+    caps.check_observations(s.spec, len(observations))
     return np.asarray(observations, dtype=np.intp), None
 
 
-def trace_of(s: Session, costs: Costs, observations: list[int] | None = None) -> Trace:
+def trace_of(s: Session, caps: Costs, observations: list[int] | None = None) -> Trace:
     """Return the step the current parameters would take (on the next batch): over its
     first `Costs.trace_rows` observations when the batch has more (`Trace.batch`)."""
-    chosen, shown = _traced_rows(s, costs, observations)
+    chosen, shown = _traced_rows(s, caps, observations)
     # Remembered on the session, by the very objects it was computed from (replaced,
     # never changed, by every edit and step).
     sources = (s.spec, s.parameters, s.inputs, s.targets, s.state, s.progress)
@@ -96,9 +96,9 @@ def trace_of(s: Session, costs: Costs, observations: list[int] | None = None) ->
     return tr
 
 
-def phase_view(s: Session, costs: Costs) -> StepperView:
+def phase_view(s: Session, caps: Costs) -> StepperView:
     """Return the phase stepper at the session's position."""
-    return view(trace_of(s, costs), s.phase)
+    return view(trace_of(s, caps), s.phase)
 
 
 # ---------------------------------------------------------------------- losses and status
@@ -106,13 +106,13 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def refresh(s: Session, costs: Costs) -> None:
+def refresh(s: Session, caps: Costs) -> None:
     """Recompute the loss and the status: diverged if any value of a step is not finite.
 
     An edit can cure a divergence (smaller weights) or cause one (inputs so large that
     z overflows); either way the status says what the next step would meet.
     """
-    tr = trace_of(s, costs)
+    tr = trace_of(s, caps)
     # A full-batch trace already has the loss over all the data; a batch's has not.
     value = tr.loss if tr.rows is None else evaluate(s.spec, s.parameters, s.inputs,
                                                         s.targets)
@@ -196,11 +196,11 @@ def diagnostics(s: Session, caps: Costs) -> DiagnosticsReport:
                              gradient_norms(tr), tr)
 
 
-def check(s: Session, costs: Costs, quantity: str, layer: int, values: Any,
+def check(s: Session, caps: Costs, quantity: str, layer: int, values: Any,
           tolerance: float | None = None) -> checking.CheckResult:
     """Check a learner's hand-computed matrix against the current step."""
     tol = checking.DEFAULT_TOLERANCE if tolerance is None else tolerance
-    return checking.check(s.spec, trace_of(s, costs), quantity, layer, values, tol)
+    return checking.check(s.spec, trace_of(s, caps), quantity, layer, values, tol)
 
 
 def spec_dict(s: Session) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from app.engine.trace import Trace
 from app.settings import Settings
 
 from . import checking, costs, creating, csvdata, documents, editing, reading, stepping
-from .creating import ID_BYTES, valid_id
+from .ids import ID_BYTES, valid_id
 from .model import Session
 from .reading import DiagnosticsReport
 from .stepping import FrameNotDue, StepOutcome, TrainingRun, train_label, trains_on_loop

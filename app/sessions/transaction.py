@@ -22,8 +22,8 @@ import anyio
 from app.settings import Settings
 
 from .cache import SessionCache, working_copy
-from .creating import ID_BYTES, valid_id
 from .errors import ServiceError, StorageFull, StoreUnavailable, not_found
+from .ids import ID_BYTES, valid_id
 from .model import Session, Snapshot
 from .storage.codec import dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull

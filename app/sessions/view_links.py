@@ -17,8 +17,9 @@ from __future__ import annotations
 import secrets
 
 from .errors import StorageFull, StoreUnavailable, not_found
+from .ids import ID_BYTES, valid_id
 from .model import Session
-from .service import ID_BYTES, SessionService, valid_id
+from .service import SessionService
 from .stores.base import LockTimeout, ViewTokenTaken
 
 DRAWS = 3  # fresh tokens tried when one is taken (each time: a 2⁻¹²⁸-ish event)
