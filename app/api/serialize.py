@@ -34,7 +34,7 @@ from app.engine.optimizers import penalty
 from app.engine.phases import StepperView
 from app.engine.trace import Trace, predict
 from app.paced import Paced
-from app.sessions import costs, view_links
+from app.sessions import costs
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -87,7 +87,7 @@ def session_public(service: SessionService, s: Session) -> dict[str, Any]:
     """Return the session as the API shows it to whoever holds its id: with its view token
     (None only while the store cannot record the first one: the answer to a change
     already made is never lost for it)."""
-    return {"id": s.id, **session_view(service, s, view_links.token_if_any(service, s.id))}
+    return {"id": s.id, **session_view(service, s, service.view_token_if_any(s.id))}
 
 
 def session_view(service: SessionService, s: Session, token: str | None) -> dict[str, Any]:

@@ -13,8 +13,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.sessions import view_links
-
 from . import serialize
 from .fastpath import FastRoute
 from .reports import DiagnosticsOut, HistoryOut
@@ -44,7 +42,7 @@ router = APIRouter(prefix="/api/views", tags=["read-only views"], responses=READ
 @router.get("/{token}", response_model=SessionView)
 def get_view(*, token: str, service: Service) -> JSONResponse:
     """Return the session a view token names: spec, data, parameters, loss and status."""
-    s = view_links.session_of(service, token)
+    s = service.get_by_view(token)
     return serialize.JSON(serialize.session_view(service, s, token),
                           headers={"ETag": f'"{s.version}"'})
 
@@ -53,13 +51,13 @@ def get_view(*, token: str, service: Service) -> JSONResponse:
 def get_view_trace(*, token: str, service: Service, observations: Observations = None,
                    augmented: bool = False) -> JSONResponse:
     """Return the step the current parameters would take: forward, loss, backward, update."""
-    return trace_of(service, view_links.session_of(service, token), observations, augmented)
+    return trace_of(service, service.get_by_view(token), observations, augmented)
 
 
 @router.get("/{token}/phase", response_model=PhaseOut)
 def get_view_phase(*, token: str, service: Service) -> JSONResponse:
     """Return the phase stepper's position and every matrix computed so far."""
-    s = view_links.session_of(service, token)
+    s = service.get_by_view(token)
     return serialize.JSON(serialize.phase_out(s, service.phase_view(s)))
 
 
@@ -67,18 +65,18 @@ def get_view_phase(*, token: str, service: Service) -> JSONResponse:
 def get_view_history(*, token: str, service: Service,
                      max_points: MaxPoints = None) -> dict[str, Any]:
     """Return the loss after each step (decimated: first, last, minima and maxima kept)."""
-    return history_of(service, view_links.session_of(service, token), max_points)
+    return history_of(service, service.get_by_view(token), max_points)
 
 
 @router.get("/{token}/diagnostics", response_model=DiagnosticsOut)
 def get_view_diagnostics(*, token: str, service: Service) -> JSONResponse:
     """Return the gradient check, symmetry groups, saturation, dead units, gradient norms."""
-    return diagnostics_of(service, view_links.session_of(service, token))
+    return diagnostics_of(service, service.get_by_view(token))
 
 
 @router.get("/{token}/export", response_model=None, responses=EXPORT_RESPONSES)
 def export_view(*, token: str, service: Service, format: ExportFormat = "json",
                 iterations: ScriptIterations = 1000) -> JSONResponse | PlainTextResponse:
     """Return a JSON document that recreates the session, or a standalone NumPy script."""
-    return export_of(service, view_links.session_of(service, token), token[:8], format,
+    return export_of(service, service.get_by_view(token), token[:8], format,
                      iterations)

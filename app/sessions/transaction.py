@@ -10,8 +10,6 @@ store that allows it. `SessionService` is the façade the API and the pages call
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,13 +19,14 @@ import anyio
 
 from app.settings import Settings
 
+from . import view_links
 from .cache import SessionCache, working_copy
-from .errors import ServiceError, StorageFull, StoreUnavailable, not_found
-from .ids import ID_BYTES, valid_id
+from .errors import ServiceError, not_found
+from .ids import valid_id
 from .model import Session, Snapshot
 from .storage.codec import dumps, loads, unsaved
 from .stores import LockTimeout, Store, StoreFull
-from .stores.base import InlineStore, MissingPart, ViewTokenTaken
+from .stores.base import InlineStore, MissingPart
 
 SWEEP_EVERY = 200  # creations between sweeps of expired sessions
 UNDO_CELLS = 2_000_000  # numbers kept across all undo snapshots of one session
@@ -84,8 +83,7 @@ class Transactions:
     def _draw_view_token(self, session_id: str) -> None:
         """Record a new session's view token beside it (`view_links`); a store that cannot
         take it now leaves it to the session's first read by id."""
-        with contextlib.suppress(StorageFull, StoreUnavailable, LockTimeout, ViewTokenTaken):
-            self.store.view_token(session_id, secrets.token_urlsafe(ID_BYTES))
+        view_links.token_if_any(self.store, session_id)
 
     def get(self, session_id: str) -> Session:
         """Return the session, or raise the 404."""
@@ -102,6 +100,18 @@ class Transactions:
         session = loads(parts)
         self._remember_stored(session, parts)
         return session
+
+    def get_by_view(self, token: str) -> Session:
+        """Return the session a view token names (read-only links), or raise the 404."""
+        return self.get(view_links.session_id_of(self.store, token))
+
+    def view_token(self, session_id: str) -> str:
+        """Return the session's view token, recording one the first time (`view_links`)."""
+        return view_links.token_of(self.store, session_id)
+
+    def view_token_if_any(self, session_id: str) -> str | None:
+        """Return the session's view token, or None while the store cannot record it."""
+        return view_links.token_if_any(self.store, session_id)
 
     def _remember_stored(self, session: Session, parts: Sequence[bytes]) -> None:
         """Remember that the store holds `parts` as this version of the session, and keep

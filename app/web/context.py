@@ -28,7 +28,7 @@ from app.engine.optimizers import OPTIMIZERS, REGULARIZERS
 from app.engine.params import parameters_equal
 from app.engine.phases import StepperView, view
 from app.engine.trace import forward
-from app.sessions import costs, view_links
+from app.sessions import costs
 from app.sessions.model import Session
 from app.sessions.service import SessionService
 
@@ -148,7 +148,7 @@ def links(service: SessionService, s: Session, prefs: Prefs,
     if prefs.readonly:
         view = f"{base_url}/v/{prefs.view}"
         return {"view": view, "copy": f"{view}/copy"}
-    edit, token = f"{base_url}/s/{s.id}", view_links.token_if_any(service, s.id)
+    edit, token = f"{base_url}/s/{s.id}", service.view_token_if_any(s.id)
     return {"edit": edit, "view": f"{base_url}/v/{token}" if token else None,
             "copy": f"{edit}/copy"}
 

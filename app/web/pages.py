@@ -11,7 +11,6 @@ from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from app.sessions import view_links
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -127,7 +126,7 @@ def get_readonly_page(token: str, request: Request, service: Service) -> HTMLRes
 @router.get("/s/{session_id}/view")
 def old_readonly_link(session_id: str, request: Request, service: Service) -> Response:
     """Send a read-only link of the old kind (it held the id) to the view token's page."""
-    return redirect_to(request, f"/v/{view_links.token_of(service, session_id)}")
+    return redirect_to(request, f"/v/{service.view_token(session_id)}")
 
 
 @router.get("/s/{ref}/copy")

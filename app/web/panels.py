@@ -17,7 +17,6 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.paced import Paced
-from app.sessions import view_links
 from app.sessions.errors import ServiceError
 from app.sessions.model import Session
 from app.sessions.service import SessionService
@@ -93,7 +92,7 @@ def reading(request: Request, service: SessionService, ref: str,
     its id, under /v/ by its view token (read-only: what it renders holds no write URL)."""
     route = request.scope.get("route")
     if str(getattr(route, "path", request.url.path)).startswith("/v/"):
-        return view_links.session_of(service, ref), request_prefs(request, form, view=ref)
+        return service.get_by_view(ref), request_prefs(request, form, view=ref)
     return service.get(ref), request_prefs(request, form)
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +110,65 @@ def training_threads(monkeypatch: pytest.MonkeyPatch) -> Callable[[SessionServic
         return threads
 
     return record
+
+
+# ---------------------------------------------------------------------- a Redis of its own
+@dataclass
+class OwnRedis:
+    """A redis-server of this test's own, on a fixed port and directory (restartable)."""
+
+    workdir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server (reloading its append-only file) and wait for PONG."""
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is not installed (apt-get install -y redis-server)"
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir),
+             "--daemonize", "no", "--loglevel", "warning",
+             "--logfile", str(self.workdir / "redis.log")], stdin=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 20
+        try:
+            while True:
+                assert self.proc.poll() is None, (self.workdir / "redis.log").read_text()
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:  # not listening yet, or still loading its file
+                    pass
+                assert time.monotonic() < deadline, "redis-server did not answer PING"
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def config(self, name: str, value: str) -> None:
+        """Set one of the server's settings (CONFIG SET)."""
+        with redis.Redis(port=self.port) as client:
+            client.config_set(name, value)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """Yield a running redis-server of this test's own; kill it afterwards."""
+    server = OwnRedis(tmp_path, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            os.kill(server.proc.pid, signal.SIGCONT)  # a stopped server cannot die
+        server.kill()

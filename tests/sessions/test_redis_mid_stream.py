@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, free_port
-from tests.sessions.test_store_failures import OwnRedis
+from tests.conftest import Server
+from tests.sessions.conftest import OwnRedis
 
 JSON = {"Content-Type": "application/json"}
 WAIT_SECONDS = 60.0  # a ceiling for frames to come (they come within milliseconds)
@@ -23,20 +23,9 @@ Lines = queue.Queue[str | None]  # the stream's lines; None once it closed
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[OwnRedis]:
-    """Yield a redis-server of this test's own (restartable on its port); kill it after."""
-    server = OwnRedis(tmp_path, free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def served(redis_server: OwnRedis, tmp_path: Path) -> Iterator[Server]:
-    """Yield `backprop-playground serve` on the Redis store of `redis_server`."""
-    server = Server(tmp_path / "data", env={"STORE": "redis", "REDIS_URL": redis_server.url})
+def served(own_redis: OwnRedis, tmp_path: Path) -> Iterator[Server]:
+    """Yield `backprop-playground serve` on the Redis store of `own_redis`."""
+    server = Server(tmp_path / "data", env={"STORE": "redis", "REDIS_URL": own_redis.url})
     server.start()
     try:
         yield server
@@ -76,7 +65,7 @@ def _drain(lines: Lines) -> None:
 
 
 def test_a_live_stream_rides_out_redis_killed_while_it_plays(
-        served: Server, redis_server: OwnRedis) -> None:
+        served: Server, own_redis: OwnRedis) -> None:
     api = httpx.Client(base_url=served.url, timeout=30.0)
     sid = api.post("/api/sessions", json={"example": "origin"}).json()["id"]
     lines: Lines = queue.Queue()
@@ -86,13 +75,13 @@ def test_a_live_stream_rides_out_redis_killed_while_it_plays(
     assert api.post(f"/s/{sid}/play", data={"action": "play"}).status_code == 200
     _next_frame(lines)
 
-    redis_server.kill()
+    own_redis.kill()
     down = api.post(f"/api/sessions/{sid}/step", json={"iterations": 1}, headers=JSON)
     assert down.status_code == 503, down.text
     assert down.json()["error"]["code"] == "unavailable"
     assert "retry-after" in down.headers
 
-    redis_server.start()
+    own_redis.start()
     _drain(lines)  # what the stream sent before and while Redis was down
     _next_frame(lines)  # the same stream plays on
     kept = api.get(f"/api/sessions/{sid}")

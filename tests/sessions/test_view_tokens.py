@@ -17,7 +17,7 @@ from app.sessions.stores.memory import MemoryStore
 from app.sessions.stores.redis import RedisStore
 from app.sessions.stores.sqlite import SqliteStore
 from tests.conftest import free_port
-from tests.sessions.test_store_failures import OwnRedis
+from tests.sessions.conftest import OwnRedis
 
 A, B = "a" * 22, "b" * 22
 
@@ -76,11 +76,16 @@ def test_each_session_has_its_own_token(store: Store) -> None:
     assert (store.session_of_view(for_a), store.session_of_view(for_b)) == (A, B)
 
 
-def test_an_unknown_session_has_no_token_and_records_none(store: Store) -> None:
+def _assert_no_token_recorded_for_a(store: Store) -> None:
+    """Assert that session A gets no token: a proposal is refused and nothing is held."""
     token = _token()
     assert store.view_token(A, token) is None
     assert store.session_of_view(token) is None
     assert _tokens_held(store) == set()
+
+
+def test_an_unknown_session_has_no_token_and_records_none(store: Store) -> None:
+    _assert_no_token_recorded_for_a(store)
 
 
 def test_an_unknown_token_names_no_session(store: Store) -> None:
@@ -138,10 +143,7 @@ def test_expiry_hides_the_token_and_sweep_drops_it(store: Store) -> None:
 def test_an_expired_session_gets_no_token(store: Store) -> None:
     store.create(A, [b"x"], ttl=60, cap=10)
     _expire(store, A)
-    token = _token()
-    assert store.view_token(A, token) is None
-    assert store.session_of_view(token) is None
-    assert _tokens_held(store) == set()
+    _assert_no_token_recorded_for_a(store)
 
 
 def test_racing_proposals_all_get_the_one_token(store: Store) -> None:
