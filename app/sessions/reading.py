@@ -28,7 +28,6 @@ from app.engine.diagnostics import (
     gradient_norms,
     symmetry_groups,
 )
-from app.engine.params import Parameters
 from app.engine.phases import StepperView, view
 from app.engine.spec import spec_to_dict
 from app.engine.trace import Trace, evaluate, predict, trace
@@ -207,7 +206,3 @@ def spec_dict(s: Session) -> dict[str, Any]:
     """Return the session's spec with its data, as the API shows it."""
     return {**spec_to_dict(s.spec), "inputs": s.inputs.tolist(), "targets": s.targets.tolist()}
 
-
-def params_list(params: Parameters) -> list[dict[str, Any]]:
-    """Return parameters as JSON-ready lists."""
-    return [{"weights": t.weights.tolist(), "biases": t.biases.tolist()} for t in params]

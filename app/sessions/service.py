@@ -91,14 +91,6 @@ class SessionService(Transactions):
                             lambda s: editing.return_to_snapshot(s, s.redo, s.undo))
 
     # ------------------------------------------------------------------ training
-    def check_iterations(self, s: Session, iterations: int) -> None:
-        """Refuse a step over the iteration limit or the compute budget."""
-        stepping.check_iterations(s, self.settings, iterations)
-
-    def allowed_iterations(self, s: Session) -> int:
-        """Return the most iterations one request may ask for on this session."""
-        return stepping.allowed_iterations(s, self.settings)
-
     def step(self, session_id: str, iterations: int, if_match: int | None = None) -> StepOutcome:
         """Train `iterations` updates, within the per-request time budget."""
         deadline = time.monotonic() + self.settings.step_time_budget
@@ -198,5 +190,4 @@ class SessionService(Transactions):
     test_loss = staticmethod(reading.test_loss)
     misfit = staticmethod(reading.misfit)
     spec_dict = staticmethod(reading.spec_dict)
-    params_list = staticmethod(reading.params_list)
     export = staticmethod(documents.export)
